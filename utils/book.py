@@ -1,0 +1,116 @@
+"""The book's Colab links and install cells, derived from `_config.yml`.
+
+The repository url lives in `_config.yml` alone. Every chapter notebook starts with a
+markdown cell holding an "Open in Colab" badge for that chapter and a code cell that,
+on Colab only, installs this package from the repository. Both are written from the
+config by::
+
+    python -m vitbook.book sync      # rewrite them in every chapter of _toc.yml
+
+and `tests/test_book.py` fails when a notebook disagrees with the config.
+
+The committed outputs of the chapters come from::
+
+    python -m vitbook.book run [book/01_patches.ipynb ...]   # default: every chapter
+
+which executes each notebook top to bottom in a fresh kernel and saves it in place.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import nbformat
+import yaml
+
+BADGE_IMAGE = "https://colab.research.google.com/assets/colab-badge.svg"
+INSTALL_TAG = "colab-install"  # marks the install cell; the book hides it (remove-cell)
+
+
+def load_config(root: Path) -> dict:
+    return yaml.safe_load((root / "_config.yml").read_text())
+
+
+def chapter_paths(root: Path) -> list[Path]:
+    """The notebooks listed in `_toc.yml`, in reading order, relative to `root`."""
+    toc = yaml.safe_load((root / "_toc.yml").read_text())
+    files = [c["file"] for part in toc.get("parts", []) for c in part.get("chapters", [])]
+    return [Path(f + ".ipynb") for f in files if (root / (f + ".ipynb")).is_file()]
+
+
+def colab_url(config: dict, notebook: Path) -> str:
+    """The Colab address that opens `notebook` (a path relative to the book root)."""
+    repo = config["repository"]
+    owner_repo = repo["url"].removeprefix("https://github.com/").strip("/")
+    path = (Path(repo.get("path_to_book") or "") / notebook).as_posix()
+    return f"{config['launch_buttons']['colab_url']}/github/{owner_repo}/blob/{repo['branch']}/{path}"
+
+
+def badge_markdown(config: dict, notebook: Path) -> str:
+    return f"[![Open In Colab]({BADGE_IMAGE})]({colab_url(config, notebook)})"
+
+
+def install_source(config: dict) -> str:
+    return ("# On Colab, install the book's helpers (`vitbook`); anywhere else this does nothing.\n"
+            "import sys\n"
+            "if \"google.colab\" in sys.modules:\n"
+            f"    %pip install -q \"vitbook @ git+{config['repository']['url']}\"")
+
+
+def sync_notebook(nb: nbformat.NotebookNode, config: dict, notebook: Path) -> bool:
+    """Put the badge and the install cell of `notebook` in place; True if `nb` changed.
+
+    The badge goes on the line after the title of the first (markdown) cell; the install
+    cell comes right after that cell.
+    """
+    before = nbformat.writes(nb)
+    title, *body = nb.cells[0].source.split("\n")
+    body = [line for line in body if BADGE_IMAGE not in line]
+    while body and not body[0].strip():
+        body.pop(0)
+    nb.cells[0].source = "\n".join([title, "", badge_markdown(config, notebook), ""] + body)
+    installs = [c for c in nb.cells if INSTALL_TAG in c.metadata.get("tags", [])]
+    cell = installs[0] if installs else nbformat.v4.new_code_cell()
+    nb.cells[:] = [nb.cells[0], cell] + [c for c in nb.cells[1:] if c is not cell]
+    cell.source = install_source(config)
+    cell.metadata["tags"] = [INSTALL_TAG, "remove-cell"]
+    return nbformat.writes(nb) != before
+
+
+def sync(root: Path) -> list[Path]:
+    """Sync every chapter of the book at `root`; return the notebooks that changed."""
+    config, changed = load_config(root), []
+    for path in chapter_paths(root):
+        nb = nbformat.read(root / path, as_version=4)
+        if sync_notebook(nb, config, path):
+            nbformat.write(nb, root / path)
+            changed.append(path)
+    return changed
+
+
+def run(root: Path, notebooks: list[Path]) -> None:
+    """Execute each notebook top to bottom in a fresh kernel and save it with its outputs."""
+    from nbclient import NotebookClient
+
+    for path in notebooks or chapter_paths(root):
+        nb = nbformat.read(root / path, as_version=4)
+        print(f"running {path} ...", flush=True)
+        NotebookClient(nb, timeout=3600, kernel_name="python3",
+                       resources={"metadata": {"path": str((root / path).parent)}}).execute()
+        nbformat.write(nb, root / path)
+
+
+USAGE = """usage (from the book's root folder):
+  python -m vitbook.book sync              write badges and install cells from _config.yml
+  python -m vitbook.book run [NOTEBOOK...] execute chapters in place (default: all)"""
+
+if __name__ == "__main__":
+    command, *args = sys.argv[1:] or [""]
+    if command == "sync" and not args:
+        for changed in sync(Path.cwd()):
+            print(f"updated {changed}")
+    elif command == "run":
+        run(Path.cwd(), [Path(a) for a in args])
+    else:
+        sys.exit(USAGE)

@@ -1,0 +1,50 @@
+"""Device choice, seeding and the quick setting for CPU/CI runs."""
+
+from __future__ import annotations
+
+import os
+import random
+
+import numpy as np
+import torch
+
+QUICK_ENV = "VITBOOK_QUICK"
+
+
+def get_device() -> torch.device:
+    """CUDA when a GPU is there, else the CPU. Every chapter runs on both."""
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def seed_everything(seed: int = 0) -> None:
+    """Seed Python, NumPy and torch (CPU and every GPU) so a run can be repeated."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)  # also seeds CUDA
+
+
+def quick_mode() -> bool:
+    """Whether long work (training) should use its quick setting.
+
+    ``VITBOOK_QUICK=1`` forces the quick setting, ``VITBOOK_QUICK=0`` the full one; when
+    the variable is unset, quick is chosen exactly when no GPU is present.
+    """
+    value = os.environ.get(QUICK_ENV, "").strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    if value:
+        raise ValueError(f"{QUICK_ENV}={value!r}: use 1 (quick setting) or 0 (full setting)")
+    return not torch.cuda.is_available()
+
+
+def full_precision() -> None:
+    """Make float32 really float32 on CUDA: turn off TF32 in matmuls and convolutions.
+
+    Ampere and newer GPUs run float32 convolutions in TF32 by default (about 3 decimal
+    digits), which would break the book's 1e-5 equality proofs. Training chapters leave
+    TF32 on, since it is faster and harmless there.
+    """
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False

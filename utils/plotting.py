@@ -1,0 +1,76 @@
+"""Figures the chapters share: labelled image grids and patch overlays."""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import matplotlib.pyplot as plt
+import torch
+
+from .patches import patchify
+
+
+def _as_2d(image: torch.Tensor) -> torch.Tensor:
+    """(1, H, W) or (H, W) -> (H, W) on the CPU, for imshow."""
+    image = image.detach().cpu()
+    return image[0] if image.ndim == 3 else image
+
+
+def show_images(images: torch.Tensor, labels: Sequence[int] | None = None,
+                classes: Sequence[str] | None = None, ncols: int = 8, size: float = 1.4,
+                title: str | None = None) -> None:
+    """Show a batch of (N, 1, H, W) images in a grid, each titled with its class name."""
+    n = len(images)
+    nrows = math.ceil(n / ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(ncols * size, nrows * (size + 0.3) + 0.4),
+                             squeeze=False, layout="constrained")
+    for i, ax in enumerate(axes.flat):
+        ax.axis("off")
+        if i < n:
+            ax.imshow(_as_2d(images[i]), cmap="gray")
+            if labels is not None:
+                label = int(labels[i])
+                ax.set_title(classes[label] if classes else str(label), fontsize=9)
+    if title:
+        fig.suptitle(title)
+    plt.show()
+
+
+def draw_patch_grid(ax: plt.Axes, image: torch.Tensor, patch_size: int, numbers: bool = True) -> None:
+    """Draw `image` on `ax` with the patch grid over it, patches numbered in token order."""
+    image = _as_2d(image)
+    h, w = image.shape
+    ax.imshow(image, cmap="gray", extent=(0, w, h, 0))
+    for x in range(0, w + 1, patch_size):
+        ax.axvline(x, color="tab:orange", lw=1)
+    for y in range(0, h + 1, patch_size):
+        ax.axhline(y, color="tab:orange", lw=1)
+    cols = w // patch_size
+    if numbers and (h // patch_size) * cols <= 64:
+        for k in range((h // patch_size) * cols):
+            r, c = divmod(k, cols)
+            ax.text((c + 0.5) * patch_size, (r + 0.5) * patch_size, str(k + 1), color="yellow",
+                    ha="center", va="center", fontsize=7)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.set_title(f"patch {patch_size}x{patch_size}: {(h // patch_size) * cols} tokens")
+
+
+def show_patches(image: torch.Tensor, patch_size: int) -> None:
+    """One image with its patch grid, and below it the same patches as a strip of tokens."""
+    image = _as_2d(image)
+    p = patch_size
+    tokens = patchify(image[None, None], p)[0].reshape(-1, p, p)  # (N, p, p)
+    gap = torch.full((len(tokens), p, 1), float("nan"))              # blank column between tokens
+    strip = torch.cat([tokens.float(), gap], dim=2).permute(1, 0, 2).reshape(p, -1)
+    fig = plt.figure(figsize=(9, 5))
+    grid_ax = fig.add_axes((0.3, 0.3, 0.4, 0.62))
+    strip_ax = fig.add_axes((0.03, 0.05, 0.94, 0.15))
+    draw_patch_grid(grid_ax, image, p)
+    strip_ax.imshow(strip, cmap="gray", aspect="auto", interpolation="nearest")
+    n = len(tokens)
+    strip_ax.set_xticks([(p + 1) * k + p / 2 - 0.5 for k in (0, n - 1)], ["token 1", f"token {n}"])
+    strip_ax.set_yticks([])
+    strip_ax.set_title(f"the image as a sequence of {n} tokens, each {p}x{p} = {p * p} pixels")
+    plt.show()
