@@ -1,0 +1,169 @@
+import gzip
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import write_idx
+from vitbook import data
+from vitbook.data import CLASSES, MEAN, STD, DatasetError, load_fashion_mnist
+
+
+def test_loads_a_good_split_as_documented(isolated_data, make_split):
+    images, labels = make_split(isolated_data / "root")
+    ds = load_fashion_mnist("test", isolated_data / "root", download=False)
+    assert ds.images.shape == (5, 1, 28, 28) and ds.images.dtype == torch.uint8
+    assert ds.labels.dtype == torch.int64 and len(ds) == 5
+    assert torch.equal(ds.images[:, 0], torch.from_numpy(images))
+    assert torch.equal(ds.labels, torch.from_numpy(labels.astype(np.int64)))
+    assert ds.classes == CLASSES and ds.source == isolated_data / "root"
+
+
+def test_normalize_standardises_with_mean_and_std(isolated_data, make_split):
+    images, _ = make_split(isolated_data / "root")
+    ds = load_fashion_mnist("test", isolated_data / "root", normalize=True, download=False)
+    assert ds.images.dtype == torch.float32
+    expected = (torch.from_numpy(images).float() / 255 - MEAN) / STD
+    assert torch.allclose(ds.images[:, 0], expected)
+
+
+def test_reads_plain_files_and_torchvision_layout(isolated_data, make_split):
+    make_split(isolated_data / "plain", compress=False)
+    assert len(load_fashion_mnist("test", isolated_data / "plain", download=False)) == 5
+    make_split(isolated_data / "tv" / "FashionMNIST" / "raw", n=3)
+    assert len(load_fashion_mnist("test", isolated_data / "tv", download=False)) == 3
+
+
+def test_search_order_root_then_env_then_cache_then_debian(isolated_data, make_split, monkeypatch):
+    make_split(isolated_data / "root", n=2)
+    make_split(isolated_data / "env", n=3)
+    make_split(isolated_data / "cache", n=4)
+    make_split(data.DEBIAN_DIR, n=6)
+    monkeypatch.setenv("VITBOOK_DATA", str(isolated_data / "env"))
+    assert len(load_fashion_mnist("test", isolated_data / "root", download=False)) == 2
+    assert len(load_fashion_mnist("test", download=False)) == 3
+    monkeypatch.delenv("VITBOOK_DATA")
+    assert len(load_fashion_mnist("test", download=False)) == 4
+    for f in (isolated_data / "cache").iterdir():
+        f.unlink()
+    assert len(load_fashion_mnist("test", download=False)) == 6
+
+
+def test_nothing_found_names_every_place_and_both_fixes(isolated_data):
+    with pytest.raises(DatasetError) as err:
+        load_fashion_mnist("train", isolated_data / "empty", download=False)
+    msg = str(err.value)
+    for place in (isolated_data / "empty", isolated_data / "cache", data.DEBIAN_DIR):
+        assert str(place) in msg
+    assert "download" in msg
+    assert "apt-get install dataset-fashion-mnist" in msg and "VITBOOK_DATA" in msg
+
+
+def test_a_split_with_only_one_of_its_files_is_not_found(isolated_data, make_split):
+    make_split(isolated_data / "root")
+    (isolated_data / "root" / "t10k-labels-idx1-ubyte.gz").unlink()
+    with pytest.raises(DatasetError, match="not found"):
+        load_fashion_mnist("test", isolated_data / "root", download=False)
+
+
+def test_truncated_gzip_names_the_file(isolated_data, make_split):
+    make_split(isolated_data / "root")
+    f = isolated_data / "root" / "t10k-images-idx3-ubyte.gz"
+    f.write_bytes(f.read_bytes()[:200])
+    with pytest.raises(DatasetError, match="corrupt or truncated") as err:
+        load_fashion_mnist("test", isolated_data / "root", download=False)
+    assert str(f) in str(err.value)
+
+
+def test_truncated_data_names_the_file(isolated_data, make_split):
+    make_split(isolated_data / "root", compress=False)
+    f = isolated_data / "root" / "t10k-images-idx3-ubyte"
+    f.write_bytes(f.read_bytes()[:-10])
+    with pytest.raises(DatasetError, match="truncated") as err:
+        load_fashion_mnist("test", isolated_data / "root", download=False)
+    assert str(f) in str(err.value)
+
+
+def test_wrong_magic_number_names_the_file(isolated_data, make_split):
+    make_split(isolated_data / "root")
+    f = write_idx(isolated_data / "root" / "t10k-labels-idx1-ubyte.gz", np.zeros(5, np.uint8), magic=2051)
+    with pytest.raises(DatasetError, match="magic number 2051, expected 2049") as err:
+        load_fashion_mnist("test", isolated_data / "root", download=False)
+    assert str(f) in str(err.value)
+
+
+def test_image_and_label_counts_must_agree(isolated_data, make_split):
+    make_split(isolated_data / "root")
+    write_idx(isolated_data / "root" / "t10k-labels-idx1-ubyte.gz", np.zeros(4, np.uint8))
+    with pytest.raises(DatasetError, match="5 images but .* 4 labels"):
+        load_fashion_mnist("test", isolated_data / "root", download=False)
+
+
+def test_out_of_range_label_is_reported(isolated_data, make_split):
+    make_split(isolated_data / "root")
+    write_idx(isolated_data / "root" / "t10k-labels-idx1-ubyte.gz", np.array([0, 1, 2, 3, 12], np.uint8))
+    with pytest.raises(DatasetError, match="label 12 is out of range"):
+        load_fashion_mnist("test", isolated_data / "root", download=False)
+
+
+def test_unknown_split_is_rejected():
+    with pytest.raises(ValueError, match="split must be 'train' or 'test'"):
+        load_fashion_mnist("validation")
+
+
+def _fake_torchvision(make_split, fail_after_partial: bool):
+    """Stand-in for torchvision's downloader (no internet here): writes the files the way
+    it does, into root/FashionMNIST/raw, or writes half a file and is interrupted."""
+    def fake(root, train, download):
+        raw = Path(root) / "FashionMNIST" / "raw"
+        if fail_after_partial:
+            raw.mkdir(parents=True, exist_ok=True)
+            (raw / "train-images-idx3-ubyte.gz").write_bytes(b"\x1f\x8b half a file")
+            raise KeyboardInterrupt
+        make_split(raw, "train" if train else "test", n=7)
+    return fake
+
+
+def test_interrupted_download_leaves_nothing_in_the_cache(isolated_data, make_split, monkeypatch):
+    import torchvision.datasets
+    monkeypatch.setattr(torchvision.datasets, "FashionMNIST", _fake_torchvision(make_split, True))
+    with pytest.raises(KeyboardInterrupt):
+        load_fashion_mnist("test")
+    cache = isolated_data / "cache"
+    assert not list(cache.rglob("*.gz")), "a half-written file survived the interrupt"
+    assert not list(cache.iterdir()), "the temporary download folder survived"
+
+
+def test_download_lands_in_cache_and_is_found_next_time(isolated_data, make_split, monkeypatch):
+    import torchvision.datasets
+    monkeypatch.setattr(torchvision.datasets, "FashionMNIST", _fake_torchvision(make_split, False))
+    assert len(load_fashion_mnist("test")) == 7
+    assert sorted(p.name for p in (isolated_data / "cache").iterdir()) == [
+        "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz",
+        "train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"]
+    monkeypatch.setattr(torchvision.datasets, "FashionMNIST", None)  # no second download
+    assert len(load_fashion_mnist("train")) == 7
+
+
+def test_failed_download_is_listed_in_the_error(isolated_data, monkeypatch):
+    import torchvision.datasets
+
+    def offline(root, train, download):
+        raise RuntimeError("Error downloading train-images-idx3-ubyte.gz")
+    monkeypatch.setattr(torchvision.datasets, "FashionMNIST", offline)
+    with pytest.raises(DatasetError, match=r"download through torchvision: failed \(RuntimeError"):
+        load_fashion_mnist("test")
+
+
+def test_real_fashion_mnist_from_the_debian_package(monkeypatch, tmp_path):
+    monkeypatch.delenv("VITBOOK_DATA", raising=False)
+    monkeypatch.setenv("VITBOOK_CACHE", str(tmp_path))
+    assert data.DEBIAN_DIR.is_dir(), "run: apt-get install dataset-fashion-mnist (the README's test command does)"
+    train, test = load_fashion_mnist("train", download=False), load_fashion_mnist("test", download=False)
+    assert (len(train), len(test)) == (60_000, 10_000)
+    assert train.source == data.DEBIAN_DIR
+    assert torch.equal(torch.bincount(test.labels), torch.full((10,), 1000))
+    pixels = train.images.float() / 255
+    assert abs(pixels.mean().item() - MEAN) < 1e-4 and abs(pixels.std().item() - STD) < 1e-4
+    assert test.labels[:3].tolist() == [9, 2, 1]  # Ankle boot, Pullover, Trouser

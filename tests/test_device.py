@@ -1,0 +1,33 @@
+import pytest
+import torch
+
+from vitbook.device import get_device, quick_mode, seed_everything
+
+
+def test_device_follows_cuda_availability():
+    assert get_device().type == ("cuda" if torch.cuda.is_available() else "cpu")
+
+
+@pytest.mark.parametrize("value, quick", [("1", True), ("true", True), ("0", False), ("off", False)])
+def test_quick_mode_environment_variable(monkeypatch, value, quick):
+    monkeypatch.setenv("VITBOOK_QUICK", value)
+    assert quick_mode() is quick
+
+
+def test_quick_mode_default_is_quick_without_a_gpu(monkeypatch):
+    monkeypatch.delenv("VITBOOK_QUICK", raising=False)
+    assert quick_mode() is (not torch.cuda.is_available())
+
+
+def test_quick_mode_rejects_unclear_values(monkeypatch):
+    monkeypatch.setenv("VITBOOK_QUICK", "fast")
+    with pytest.raises(ValueError, match="VITBOOK_QUICK='fast': use 1 .* or 0"):
+        quick_mode()
+
+
+def test_seed_everything_repeats_random_draws():
+    seed_everything(3)
+    first = torch.rand(4), torch.nn.Linear(4, 2).weight.detach().clone()
+    seed_everything(3)
+    assert torch.equal(torch.rand(4), first[0])
+    assert torch.equal(torch.nn.Linear(4, 2).weight, first[1])
