@@ -52,7 +52,7 @@ def badge_markdown(config: dict, notebook: Path) -> str:
 
 
 def install_source(config: dict) -> str:
-    return ("# On Colab, install the book's helpers (`vitbook`); anywhere else this does nothing.\n"
+    return ("# On Colab, install the book's helpers (`vitbook`); elsewhere, do nothing.\n"
             "import sys\n"
             "if \"google.colab\" in sys.modules:\n"
             f"    %pip install -q \"vitbook @ git+{config['repository']['url']}\"")
@@ -98,6 +98,9 @@ def run(root: Path, notebooks: list[Path]) -> None:
         print(f"running {path} ...", flush=True)
         NotebookClient(nb, timeout=3600, kernel_name="python3",
                        resources={"metadata": {"path": str((root / path).parent)}}).execute()
+        # Widgets need a live kernel; the book shows a static figure beside each one, so
+        # their saved state (which would pull the widget manager into every page) goes.
+        nb.metadata.pop("widgets", None)
         nbformat.write(nb, root / path)
 
 

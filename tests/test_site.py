@@ -1,0 +1,118 @@
+"""Build the book with the README's command and open every page in headless Chromium."""
+
+import functools
+import http.server
+import shlex
+import shutil
+import subprocess
+import threading
+from urllib.parse import urlparse
+
+import pytest
+import yaml
+
+from conftest import ROOT
+from test_book import readme_command
+from vitbook.book import chapter_paths, colab_url, load_config
+
+CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
+
+
+def toc_pages() -> list[str]:
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    return [toc["root"]] + [c["file"] for part in toc["parts"] for c in part["chapters"]]
+
+
+def page_heading(page: str) -> str:
+    """The first '# ' heading of a page's source: the title its HTML page must have."""
+    source = ROOT / (page + ".md")
+    if source.exists():
+        lines = source.read_text().splitlines()
+    else:
+        import nbformat
+        lines = nbformat.read(ROOT / (page + ".ipynb"), as_version=4).cells[0].source.splitlines()
+    return next(line[2:].strip() for line in lines if line.startswith("# "))
+
+
+class QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    """The book built by the README's build command (into a temporary folder), served on
+    localhost."""
+    build = next(part for part in readme_command("Build the book").split("&&") if "jupyter-book" in part)
+    out = tmp_path_factory.mktemp("book")
+    result = subprocess.run(shlex.split(build) + ["--path-output", str(out)], cwd=ROOT,
+                            capture_output=True, text=True)
+    assert result.returncode == 0, f"the book build failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+    handler = functools.partial(QuietHandler, directory=str(out / "_build" / "html"))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    for program in (CHROMIUM, CHROMEDRIVER):
+        assert shutil.which(program), f"{program} is missing: apt-get install chromium chromium-driver"
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1280,900"):
+        options.add_argument(arg)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    yield driver
+    driver.quit()
+
+
+def is_local(url: str) -> bool:
+    return urlparse(url).hostname in ("127.0.0.1", "localhost", None)
+
+
+def js_errors(driver) -> list[str]:
+    """Severe console entries, except failed loads of external resources (CDN scripts,
+    the Colab badge image): the test machine has no internet, a reader's browser has."""
+    errors = []
+    for entry in driver.get_log("browser"):
+        message = entry["message"]
+        external_load = "Failed to load resource" in message or "net::ERR_" in message
+        if entry["level"] == "SEVERE" and not (external_load and not is_local(message.split()[0])):
+            errors.append(message)
+    return errors
+
+
+@pytest.mark.parametrize("page", toc_pages())
+def test_page_renders(site, browser, page):
+    browser.get(f"{site}/{page}.html")
+    assert browser.title.startswith(page_heading(page)), browser.title
+    images = browser.execute_script(
+        "return [...document.images].map(i => [i.src, i.complete && i.naturalWidth > 0, i.alt])")
+    local = [(src, ok, alt) for src, ok, alt in images if is_local(src)]
+    assert local, "the page shows no image"
+    assert all(ok for _, ok, _ in local), f"images that did not load: {[s for s, ok, _ in local if not ok]}"
+    unlabelled = [src for src, _, alt in local if not alt or alt.endswith(".png")]
+    assert not unlabelled, f"images without alt text (set mystnb.image.alt on the cell): {unlabelled}"
+    errors = js_errors(browser)
+    assert not errors, "\n".join(errors)
+
+
+def links_around_image(driver, alt: str) -> list[str]:
+    """The targets of the links that wrap an image with this alt text."""
+    return driver.execute_script(
+        "return [...document.querySelectorAll('a')].filter(a => [...a.querySelectorAll('img')]"
+        ".some(i => i.alt === arguments[0])).map(a => a.href)", alt)
+
+
+@pytest.mark.parametrize("chapter", chapter_paths(ROOT), ids=str)
+def test_colab_launch_button_and_badge(site, browser, chapter):
+    browser.get(f"{site}/{chapter.with_suffix('.html').as_posix()}")
+    expected = colab_url(load_config(ROOT), chapter)
+    assert links_around_image(browser, "Colab logo") == [expected], "the launch button"
+    assert links_around_image(browser, "Open In Colab") == [expected], "the badge"
