@@ -1,0 +1,57 @@
+"""Chapter 4: the MLP and the Transformer encoder block."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .attention import MultiHeadAttention
+
+LAYER_NORM_EPS = 1e-6  # as in the ViT paper's code and timm (PyTorch's default is 1e-5)
+
+
+class MLP(nn.Module):
+    """Two linear layers with a GELU between: (B, N, D) -> (B, N, hidden) -> (B, N, D)."""
+
+    def __init__(self, dim: int, hidden_dim: int, dropout: float = 0.0):
+        super().__init__()
+        self.fc1 = nn.Linear(dim, hidden_dim)
+        self.act = nn.GELU()
+        self.fc2 = nn.Linear(hidden_dim, dim)
+        self.drop = nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.drop(self.fc2(self.drop(self.act(self.fc1(x)))))
+
+
+class EncoderBlock(nn.Module):
+    """One Transformer encoder block: (B, N, D) -> (B, N, D), so blocks stack.
+
+    Pre-norm (``norm_first=True``, ViT and timm's `Block`)::
+
+        x = x + attn(norm1(x));  x = x + mlp(norm2(x))
+
+    Post-norm (the original Transformer)::
+
+        x = norm1(x + attn(x));  x = norm2(x + mlp(x))
+    """
+
+    def __init__(self, dim: int, num_heads: int, mlp_dim: int, dropout: float = 0.0,
+                 attn_dropout: float = 0.0, norm_first: bool = True):
+        super().__init__()
+        self.norm_first = norm_first
+        self.norm1 = nn.LayerNorm(dim, eps=LAYER_NORM_EPS)
+        self.attn = MultiHeadAttention(dim, num_heads, attn_drop=attn_dropout, proj_drop=dropout)
+        self.norm2 = nn.LayerNorm(dim, eps=LAYER_NORM_EPS)
+        self.mlp = MLP(dim, mlp_dim, dropout)
+
+    def forward(self, x: torch.Tensor, return_attention: bool = False):
+        out = self.attn(self.norm1(x) if self.norm_first else x, return_attention=return_attention)
+        attended, weights = out if return_attention else (out, None)
+        if self.norm_first:
+            x = x + attended
+            x = x + self.mlp(self.norm2(x))
+        else:
+            x = self.norm1(x + attended)
+            x = self.norm2(x + self.mlp(x))
+        return (x, weights) if return_attention else x

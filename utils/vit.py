@@ -1,0 +1,122 @@
+"""Chapter 5: the whole Vision Transformer, assembled from chapters 1-4."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .blocks import LAYER_NORM_EPS, EncoderBlock
+from .patches import PatchEmbedding
+from .tokens import ClassTokenAndPositions
+
+# D2L's configuration: Fashion-MNIST resized to 96x96, 16x16 patches, 36 tokens.
+D2L_CONFIG = dict(img_size=96, patch_size=16, dim=512, depth=2, num_heads=8, mlp_dim=2048, dropout=0.1)
+# The book's: native 28x28, 4x4 patches, 49 tokens.
+BOOK_CONFIG = dict(img_size=28, patch_size=4, dim=128, depth=6, num_heads=4, mlp_dim=256, dropout=0.1)
+POOLS = ("cls", "mean")
+
+
+class ViT(nn.Module):
+    """A Vision Transformer: (B, C, H, W) images -> (B, num_classes) logits.
+
+    patch embedding -> `<cls>` + positions -> dropout -> `depth` pre-norm encoder blocks
+    -> LayerNorm -> pool (`<cls>` token, or the mean of the patch tokens with
+    ``pool="mean"``, which then has no `<cls>` token) -> linear head.
+
+    Parameter names follow timm's VisionTransformer, except that the `<cls>` token and the
+    position table live in `tokens` (see `timm_state_dict`).
+    """
+
+    def __init__(self, img_size: int = 28, patch_size: int = 4, in_channels: int = 1,
+                 num_classes: int = 10, dim: int = 128, depth: int = 6, num_heads: int = 4,
+                 mlp_dim: int = 256, dropout: float = 0.1, pool: str = "cls",
+                 position: str = "learned"):
+        super().__init__()
+        if pool not in POOLS:
+            raise ValueError(f"pool must be one of {POOLS}, not {pool!r}")
+        self.pool = pool
+        self.patch_embed = PatchEmbedding(img_size, patch_size, in_channels, dim)
+        self.tokens = ClassTokenAndPositions(self.patch_embed.num_patches, dim, position,
+                                             cls_token=pool == "cls")
+        self.pos_drop = nn.Dropout(dropout)
+        self.blocks = nn.ModuleList(EncoderBlock(dim, num_heads, mlp_dim, dropout) for _ in range(depth))
+        self.norm = nn.LayerNorm(dim, eps=LAYER_NORM_EPS)
+        self.head = nn.Linear(dim, num_classes)
+        for module in self.modules():
+            if isinstance(module, nn.Linear):  # timm's init: the conv keeps PyTorch's default
+                nn.init.trunc_normal_(module.weight, std=0.02, a=-0.04, b=0.04)
+                nn.init.zeros_(module.bias)
+
+    def forward(self, images: torch.Tensor, return_attention: bool = False):
+        """Logits (B, num_classes); with ``return_attention=True`` also a list with each
+        block's attention weights (B, heads, T, T)."""
+        x = self.pos_drop(self.tokens(self.patch_embed(images)))  # (B, T, D), T = N (+1)
+        maps = []
+        for block in self.blocks:
+            if return_attention:
+                x, weights = block(x, return_attention=True)
+                maps.append(weights)
+            else:
+                x = block(x)
+        x = self.norm(x)
+        pooled = x[:, 0] if self.pool == "cls" else x.mean(dim=1)  # (B, D)
+        logits = self.head(pooled)
+        return (logits, maps) if return_attention else logits
+
+
+def parameter_counts(model: ViT) -> dict[str, int]:
+    """Parameters per part of the model, in forward order."""
+    def count(*modules):
+        return sum(p.numel() for m in modules for p in m.parameters())
+    blocks = model.blocks
+    return {
+        "patch embedding": count(model.patch_embed),
+        "<cls> + positions": count(model.tokens),
+        "attention (all blocks)": count(*(b.attn for b in blocks)),
+        "MLP (all blocks)": count(*(b.mlp for b in blocks)),
+        "LayerNorms (blocks + final)": count(*(b.norm1 for b in blocks), *(b.norm2 for b in blocks), model.norm),
+        "head": count(model.head),
+        "total": count(model),
+    }
+
+
+def matmul_flops(img_size: int = 28, patch_size: int = 4, in_channels: int = 1, num_classes: int = 10,
+                 dim: int = 128, depth: int = 6, num_heads: int = 4, mlp_dim: int = 256,
+                 pool: str = "cls", **_) -> dict[str, int]:
+    """FLOPs of the matrix products of one forward pass of one image (2 per multiply-add;
+    softmax, LayerNorm, GELU and additions, a few percent more, are not counted), per part.
+    The attention scores and weighted sums do not depend on the number of heads."""
+    n = (img_size // patch_size) ** 2
+    t = n + (pool == "cls")
+    flops = {
+        "patch embedding": 2 * n * in_channels * patch_size ** 2 * dim,
+        "attention projections": depth * 2 * t * dim * 4 * dim,  # q, k, v and output
+        "attention scores + sums": depth * 2 * 2 * t * t * dim,
+        "MLP": depth * 2 * 2 * t * dim * mlp_dim,
+        "head": 2 * dim * num_classes,
+    }
+    flops["total"] = sum(flops.values())
+    return flops
+
+
+def timm_state_dict(model: ViT) -> dict[str, torch.Tensor]:
+    """`model`'s weights under the names of timm's VisionTransformer."""
+    return {k.removeprefix("tokens."): v for k, v in model.state_dict().items()}
+
+
+def timm_equivalent(model: ViT):
+    """A timm VisionTransformer of the same shape, holding `model`'s weights."""
+    from timm.models.vision_transformer import VisionTransformer
+
+    if model.tokens.position == "sincos":
+        raise ValueError("timm's VisionTransformer has no fixed sin-cos table to compare with")
+    block = model.blocks[0]
+    ref = VisionTransformer(
+        img_size=model.patch_embed.img_size, patch_size=model.patch_embed.patch_size,
+        in_chans=model.patch_embed.in_channels, num_classes=model.head.out_features,
+        embed_dim=model.head.in_features, depth=len(model.blocks), num_heads=block.attn.num_heads,
+        mlp_ratio=block.mlp.fc1.out_features / model.head.in_features, qkv_bias=True,
+        class_token=model.pool == "cls", global_pool="token" if model.pool == "cls" else "avg",
+        fc_norm=False, pos_embed="learn" if model.tokens.position == "learned" else "none")
+    ref.load_state_dict(timm_state_dict(model))
+    return ref.to(next(model.parameters()).device)
