@@ -1,3 +1,4 @@
+import math
 import re
 
 import nbformat
@@ -5,8 +6,18 @@ import pytest
 import torch
 
 from conftest import ROOT
+from vitbook import exercises
 from vitbook.exercises import ExerciseError, check_unpatchify
 from vitbook.patches import patchify
+
+# Every coded exercise: (chapter, the function the student writes, its check).
+EXERCISES = [
+    ("01_patches.ipynb", "unpatchify", "check_unpatchify"),
+    ("02_tokens.ipynb", "sincos", "check_sincos_1d"),
+    ("03_attention.ipynb", "masked_attention", "check_masked_attention"),
+    ("04_encoder_block.ipynb", "layer_norm", "check_layer_norm"),
+    ("05_vit.ipynb", "count_parameters", "check_count_parameters"),
+]
 
 SOLUTION = re.compile(r"( *)### BEGIN SOLUTION\n.*?### END SOLUTION", re.S)
 
@@ -21,20 +32,27 @@ def solution_cell(notebook: str, name: str) -> str:
 
 
 def define(source: str, name: str):
-    namespace = {"torch": torch}
+    namespace = {"torch": torch, "math": math}
     exec(source, namespace)
     return namespace[name]
 
 
-def test_reference_solution_passes(capsys):
-    check_unpatchify(define(solution_cell("01_patches.ipynb", "unpatchify"), "unpatchify"))
+@pytest.mark.parametrize("notebook, name, check", EXERCISES)
+def test_reference_solution_passes(capsys, notebook, name, check):
+    getattr(exercises, check)(define(solution_cell(notebook, name), name))
     assert capsys.readouterr().out.startswith("✓ Correct")
 
 
-def test_stub_says_it_is_not_written_yet():
-    stub = SOLUTION.sub(r"\1raise NotImplementedError", solution_cell("01_patches.ipynb", "unpatchify"))
+@pytest.mark.parametrize("notebook, name, check", EXERCISES)
+def test_stub_says_it_is_not_written_yet(notebook, name, check):
+    stub = SOLUTION.sub(r"\1raise NotImplementedError", solution_cell(notebook, name))
     with pytest.raises(ExerciseError, match="not written yet: replace `raise NotImplementedError`"):
-        check_unpatchify(define(stub, "unpatchify"))
+        getattr(exercises, check)(define(stub, name))
+
+
+def test_every_chapter_has_its_coded_exercise_listed():
+    listed = {notebook for notebook, _, _ in EXERCISES}
+    assert listed == {p.name for p in (ROOT / "book").glob("*.ipynb")}
 
 
 @pytest.mark.parametrize("answer, message", [
@@ -58,3 +76,35 @@ def test_channel_last_answer_fails_on_the_rgb_case():
     with pytest.raises(ExerciseError, match="3 channel"):
         check_unpatchify(channel_last)
     assert channel_last(patchify(torch.rand(1, 1, 8, 8), 4), 4, 1).shape == (1, 1, 8, 8)
+
+
+def test_masked_attention_that_ignores_the_mask_is_caught():
+    def unmasked(q, k, v, mask):
+        return torch.softmax(q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1]), -1) @ v
+    with pytest.raises(ExerciseError, match="causal mask; masked scores must become -inf"):
+        exercises.check_masked_attention(unmasked)
+
+
+def test_layer_norm_with_unbiased_variance_is_caught():
+    def unbiased(x, weight, bias, eps):
+        return (x - x.mean(-1, keepdim=True)) / torch.sqrt(x.var(-1, keepdim=True) + eps) * weight + bias
+    with pytest.raises(ExerciseError, match="unbiased=False"):
+        exercises.check_layer_norm(unbiased)
+
+
+def test_sincos_with_swapped_halves_is_caught():
+    def swapped(positions, dim):
+        freqs = 10000.0 ** (-torch.arange(dim // 2) / (dim // 2))
+        angles = positions.float()[:, None] * freqs
+        return torch.cat([angles.cos(), angles.sin()], dim=1)
+    with pytest.raises(ExerciseError, match="max \\|difference\\|"):
+        exercises.check_sincos_1d(swapped)
+
+
+def test_parameter_count_off_by_the_biases_says_by_how_much():
+    def no_biases(img_size, patch_size, dim, depth, num_heads, mlp_dim, in_channels=1, num_classes=10, **rest):
+        return 0
+    with pytest.raises(ExerciseError, match="returned 0, but that ViT has .* parameters"):
+        exercises.check_count_parameters(no_biases)
+    with pytest.raises(ExerciseError, match="returned a float, expected an int"):
+        exercises.check_count_parameters(lambda **config: 1.0)

@@ -50,7 +50,7 @@ class ViT(nn.Module):
     def forward(self, images: torch.Tensor, return_attention: bool = False):
         """Logits (B, num_classes); with ``return_attention=True`` also a list with each
         block's attention weights (B, heads, T, T)."""
-        x = self.pos_drop(self.tokens(self.patch_embed(images)))  # (B, T, D), T = N (+1)
+        x = self.pos_drop(self.tokens(self.patch_embed(images)))  # (B, T, D)
         maps = []
         for block in self.blocks:
             if return_attention:
