@@ -95,7 +95,8 @@ def test_page_renders(site, browser, page):
     images = browser.execute_script(
         "return [...document.images].map(i => [i.src, i.complete && i.naturalWidth > 0, i.alt])")
     local = [(src, ok, alt) for src, ok, alt in images if is_local(src)]
-    assert local, "the page shows no image"
+    if (ROOT / (page + ".ipynb")).exists():
+        assert local, "a chapter shows at least one figure"
     assert all(ok for _, ok, _ in local), f"images that did not load: {[s for s, ok, _ in local if not ok]}"
     unlabelled = [src for src, _, alt in local if not alt or alt.endswith(".png")]
     assert not unlabelled, f"images without alt text (set mystnb.image.alt on the cell): {unlabelled}"
@@ -116,3 +117,20 @@ def test_colab_launch_button_and_badge(site, browser, chapter):
     expected = colab_url(load_config(ROOT), chapter)
     assert links_around_image(browser, "Colab logo") == [expected], "the launch button"
     assert links_around_image(browser, "Open In Colab") == [expected], "the badge"
+
+
+@pytest.mark.parametrize("chapter", chapter_paths(ROOT), ids=str)
+def test_solutions_are_collapsed(site, browser, chapter):
+    """Solution code and answers are on the page but not displayed until opened."""
+    browser.get(f"{site}/{chapter.with_suffix('.html').as_posix()}")
+    hidden = browser.execute_script("""
+        const code = [...document.querySelectorAll('pre')]
+            .filter(p => p.textContent.includes('### BEGIN SOLUTION'));
+        const answers = [...document.querySelectorAll('.admonition.dropdown p:not(.admonition-title)')];
+        // hidden: inside a closed <details> (code) or a collapsed dropdown (zero height)
+        const shown = el => el.checkVisibility() && el.offsetHeight > 0;
+        return [code.length, code.some(shown), answers.length, answers.some(shown)];
+    """)
+    n_code, code_shown, n_answers, answers_shown = hidden
+    assert n_code >= 1 and not code_shown, "solution code must be collapsed (tag the cell hide-input)"
+    assert n_answers >= 1 and not answers_shown, "conceptual solutions must be collapsed"

@@ -7,6 +7,8 @@ config by::
 
     python -m vitbook.book sync      # rewrite them in every chapter of _toc.yml
 
+`sync` also gives the exercise cells nbgrader's metadata (see `mark_for_nbgrader`).
+
 and `tests/test_book.py` fails when a notebook disagrees with the config.
 
 The committed outputs of the chapters come from::
@@ -18,6 +20,7 @@ which executes each notebook top to bottom in a fresh kernel and saves it in pla
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 
@@ -26,6 +29,8 @@ import yaml
 
 BADGE_IMAGE = "https://colab.research.google.com/assets/colab-badge.svg"
 INSTALL_TAG = "colab-install"  # marks the install cell; the book hides it (remove-cell)
+CHECK_CALL = re.compile(r"(check_\w+)\(\w+\)")        # a cell that only checks an answer
+SOLUTION_CELL = ":::{admonition} Solution"               # a conceptual question's answer
 
 
 def load_config(root: Path) -> dict:
@@ -75,7 +80,31 @@ def sync_notebook(nb: nbformat.NotebookNode, config: dict, notebook: Path) -> bo
     nb.cells[:] = [nb.cells[0], cell] + [c for c in nb.cells[1:] if c is not cell]
     cell.source = install_source(config)
     cell.metadata["tags"] = [INSTALL_TAG, "remove-cell"]
+    mark_for_nbgrader(nb)
     return nbformat.writes(nb) != before
+
+
+def mark_for_nbgrader(nb: nbformat.NotebookNode) -> None:
+    """Give the exercise cells nbgrader's metadata, so `nbgrader generate_assignment` and
+    `nbgrader autograde` work on the chapters as they are: a coded answer is a solution
+    cell, the cell calling its check an autograded test worth 1 point, and each collapsed
+    solution a manually graded answer worth 1 point."""
+    answers = 0
+    for cell in nb.cells:
+        meta = {"schema_version": 3, "locked": False, "solution": False, "grade": False}
+        check = CHECK_CALL.fullmatch(cell.source.strip()) if cell.cell_type == "code" else None
+        if cell.cell_type == "code" and "### BEGIN SOLUTION" in cell.source:
+            name = re.search(r"def (\w+)\(", cell.source).group(1)
+            meta.update(solution=True, grade_id=name)
+        elif check:
+            meta.update(grade=True, locked=True, points=1, grade_id=f"test_{check.group(1)}")
+        elif cell.cell_type == "markdown" and cell.source.startswith(SOLUTION_CELL):
+            answers += 1
+            meta.update(solution=True, grade=True, points=1, grade_id=f"answer_{answers}")
+        else:
+            cell.metadata.pop("nbgrader", None)
+            continue
+        cell.metadata["nbgrader"] = meta
 
 
 def sync(root: Path) -> list[Path]:

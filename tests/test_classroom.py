@@ -1,0 +1,96 @@
+"""Student copies: no solution left, outputs cleared, badges moved, and every copy runs
+with only its exercise checks failing, each with the 'not written yet' message."""
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+from conftest import ROOT
+from vitbook.book import BADGE_IMAGE, chapter_paths, colab_url, load_config
+from vitbook.classroom import ANSWER, SOLUTION_CODE, SOLUTION_TEXT, STUB, write_student_copies
+
+CHAPTERS = chapter_paths(ROOT)
+
+
+@pytest.fixture(scope="module")
+def copies(tmp_path_factory):
+    out = tmp_path_factory.mktemp("course") / "students"
+    written = write_student_copies(ROOT, out, "https://github.com/teacher/course")
+    assert [p.name for p in written] == [c.name for c in CHAPTERS]
+    return {p.name: nbformat.read(p, as_version=4) for p in written}
+
+
+def solution_lines(nb) -> set[str]:
+    """Every meaningful line of every solution region and collapsed solution."""
+    lines = set()
+    for cell in nb.cells:
+        pattern = SOLUTION_CODE if cell.cell_type == "code" else SOLUTION_TEXT
+        for region in pattern.finditer(cell.source):
+            lines |= {line.strip() for line in region.group(0).splitlines()[1:-1]}
+    return {line for line in lines if len(line) > 3 and not line.startswith(":class:")}
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS, ids=str)
+def test_no_solution_line_survives(copies, chapter):
+    source = nbformat.read(ROOT / chapter, as_version=4)
+    secret = solution_lines(source)
+    assert secret, f"{chapter} has no solutions to hide"
+    student = copies[chapter.name]
+    text = "\n".join(cell.source for cell in student.cells)
+    assert not [line for line in secret if line in text]
+    assert "### BEGIN SOLUTION" not in text and ":::{admonition} Solution" not in text
+    assert text.count(STUB) == sum(len(SOLUTION_CODE.findall(c.source)) for c in source.cells)
+    assert ANSWER in text
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS, ids=str)
+def test_outputs_cleared_and_badge_points_at_the_copy(copies, chapter):
+    student = copies[chapter.name]
+    code = [c for c in student.cells if c.cell_type == "code"]
+    assert all(c.outputs == [] and c.execution_count is None for c in code)
+    assert "widgets" not in student.metadata
+    assert not any("hide-input" in c.metadata.get("tags", []) for c in student.cells)
+    config = load_config(ROOT)
+    config["repository"]["url"] = "https://github.com/teacher/course"
+    expected = colab_url(config, Path("students") / chapter.name)
+    badge = re.search(rf"\[!\[Open In Colab\]\({re.escape(BADGE_IMAGE)}\)\]\(([^)]+)\)", student.cells[0].source)
+    assert badge and badge.group(1) == expected
+    assert "git+https://github.com/teacher/course" in student.cells[1].source
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS, ids=str)
+def test_student_copy_runs_with_only_the_exercise_checks_failing(copies, chapter, tmp_path):
+    nb = copies[chapter.name]
+    NotebookClient(nb, timeout=1800, kernel_name="python3", allow_errors=True,
+                   resources={"metadata": {"path": str(tmp_path)}}).execute()
+    failed = [c for c in nb.cells if c.cell_type == "code"
+              and any(o.output_type == "error" for o in c.outputs)]
+    assert failed, "the stubs should make the exercise checks fail"
+    for cell in failed:
+        error = next(o for o in cell.outputs if o.output_type == "error")
+        assert re.match(r"\s*check_\w+\(\w+\)\s*$", cell.source), f"a non-exercise cell failed:\n{cell.source}"
+        assert error.ename == "ExerciseError" and "not written yet" in error.evalue, error.evalue
+
+
+def test_nbgrader_generates_the_same_assignments(tmp_path):
+    source = tmp_path / "source" / "vit"
+    source.mkdir(parents=True)
+    for chapter in CHAPTERS:
+        shutil.copy(ROOT / chapter, source / chapter.name)
+    result = subprocess.run([sys.executable, "-m", "nbgrader", "generate_assignment", "vit", "--force",
+                             f"--CourseDirectory.root={tmp_path}"], cwd=tmp_path, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-3000:]
+    for chapter in CHAPTERS:
+        released = nbformat.read(tmp_path / "release" / "vit" / chapter.name, as_version=4)
+        text = "\n".join(cell.source for cell in released.cells)
+        secret = solution_lines(nbformat.read(ROOT / chapter, as_version=4))
+        assert not [line for line in secret if line in text], chapter
+        assert "YOUR CODE HERE" in text and "YOUR ANSWER HERE" in text
+        graded = [c.metadata.nbgrader for c in released.cells if c.metadata.get("nbgrader", {}).get("grade")]
+        assert any(g.get("locked") for g in graded), "the autograded check cell"

@@ -1,0 +1,136 @@
+import pytest
+import torch
+
+from vitbook.data import CLASSES, FashionMNIST, load_fashion_mnist, standardize
+from vitbook.train import (DeviceData, History, Recipe, evaluate, load_checkpoint, random_shift_flip,
+                           save_checkpoint, train)
+from vitbook.vit import ViT
+
+TINY = dict(img_size=28, patch_size=7, dim=32, depth=1, num_heads=2, mlp_dim=64, dropout=0.0)
+
+
+@pytest.fixture(scope="module")
+def small_data():
+    """The first 512 training and 256 test images of the real dataset."""
+    train_split, test_split = load_fashion_mnist("train"), load_fashion_mnist("test")
+    cut = lambda s, n: FashionMNIST(s.images[:n], s.labels[:n], CLASSES, s.source)  # noqa: E731
+    return DeviceData(cut(train_split, 512), "cpu"), DeviceData(cut(test_split, 256), "cpu")
+
+
+def test_shift_moves_content_and_fills_with_background():
+    images = torch.zeros(64, 1, 8, 8, dtype=torch.uint8)
+    images[:, :, 3, 3] = 255  # one bright pixel
+    out = random_shift_flip(images, torch.Generator().manual_seed(0), max_shift=2)
+    assert out.dtype == torch.uint8 and out.shape == images.shape
+    assert torch.equal(out.flatten(1).sum(1), images.flatten(1).sum(1))  # nothing lost
+    rows, cols = (out[:, 0] == 255).nonzero()[:, 1:].T
+    assert rows.min() >= 1 and rows.max() <= 5 and cols.min() >= 1 and cols.max() <= 6
+    assert len(set(zip(rows.tolist(), cols.tolist()))) > 10  # many different shifts
+
+
+def test_flip_mirrors_about_half_the_images():
+    images = torch.arange(64, dtype=torch.uint8).reshape(1, 1, 8, 8).repeat(200, 1, 1, 1)
+    out = random_shift_flip(images, torch.Generator().manual_seed(0), max_shift=0)
+    flipped = (out == images.flip(-1)).flatten(1).all(1)
+    assert torch.equal(flipped | (out == images).flatten(1).all(1), torch.ones(200, dtype=torch.bool))
+    assert 70 < flipped.sum() < 130
+
+
+def test_batches_cover_the_split_once_standardised(small_data):
+    train_data, _ = small_data
+    seen = []
+    for x, y in train_data.batches(100, shuffle=True, generator=torch.Generator().manual_seed(0)):
+        assert x.dtype == torch.float32 and x.shape[1:] == (1, 28, 28)
+        seen.append(y)
+    assert sum(len(y) for y in seen) == 512
+    x, _ = next(train_data.batches(512))
+    torch.testing.assert_close(x, standardize(train_data.images))
+
+
+def test_batches_resize_for_d2l(small_data):
+    x, _ = next(small_data[0].batches(8, img_size=96))
+    assert x.shape == (8, 1, 96, 96)
+
+
+def test_device_data_wants_uint8_images():
+    split = load_fashion_mnist("test", normalize=True)
+    with pytest.raises(ValueError, match="expects the uint8 images"):
+        DeviceData(split, "cpu")
+
+
+def test_recipe_rejects_unknown_choices():
+    with pytest.raises(ValueError, match="optimizer must be 'sgd' or 'adamw'"):
+        Recipe(optimizer="adam")
+    with pytest.raises(ValueError, match="schedule must be"):
+        Recipe(schedule="step")
+    with pytest.raises(ValueError, match="must be positive"):
+        Recipe(epochs=0)
+
+
+def test_training_learns_and_records_history(small_data):
+    torch.manual_seed(0)
+    model = ViT(**TINY)
+    recipe = Recipe(epochs=8, batch_size=64, lr=3e-3, optimizer="adamw", warmup_epochs=1,
+                    schedule="cosine", label_smoothing=0.1)
+    history = train(model, *small_data, recipe, progress=False)
+    assert history.epoch == list(range(1, 9)) and len(history.test_acc) == 8
+    assert history.train_loss[-1] < history.train_loss[0]
+    assert history.test_acc[-1] > 0.3  # chance is 0.1
+    assert history.seconds == sorted(history.seconds)
+    assert history.lr[-1] < 1e-6  # cosine decays to zero
+    assert history.test_acc[-1] == evaluate(model, small_data[1])
+
+
+def test_seconds_to_reach():
+    history = History(test_acc=[0.5, 0.8, 0.9], seconds=[1.0, 2.0, 3.0])
+    assert history.seconds_to_reach(0.8) == 2.0 and history.seconds_to_reach(0.95) is None
+
+
+def test_resume_continues_exactly(small_data, tmp_path):
+    recipe = Recipe(epochs=2, batch_size=128, lr=1e-3, optimizer="adamw", augment=True)
+    torch.manual_seed(0)
+    start = ViT(**TINY).state_dict()
+    straight = ViT(**TINY)
+    straight.load_state_dict(start)
+    train(straight, *small_data, recipe, progress=False)
+
+    def interrupt(history):
+        raise KeyboardInterrupt
+
+    interrupted, ckpt = ViT(**TINY), tmp_path / "run.pt"
+    interrupted.load_state_dict(start)
+    with pytest.raises(KeyboardInterrupt):
+        train(interrupted, *small_data, recipe, checkpoint=ckpt, progress=False, on_epoch=interrupt)
+    assert load_checkpoint(ckpt)["epoch"] == 1
+    resumed = ViT(**TINY)  # other weights: everything must come from the checkpoint
+    history = train(resumed, *small_data, recipe, checkpoint=ckpt, resume=True, progress=False)
+    assert history.epoch == [1, 2]
+    for name, value in straight.state_dict().items():
+        torch.testing.assert_close(resumed.state_dict()[name], value, atol=0, rtol=0)
+    with pytest.raises(ValueError, match="written by another recipe"):
+        train(resumed, *small_data, Recipe(epochs=3), checkpoint=ckpt, resume=True, progress=False)
+
+
+def test_interrupted_save_keeps_the_old_checkpoint(tmp_path, monkeypatch):
+    path = tmp_path / "model.pt"
+    save_checkpoint(path, weights=torch.ones(3))
+
+    def half_written(obj, f):
+        with open(f, "wb") as out:
+            out.write(b"PK half a file")
+        raise KeyboardInterrupt
+    monkeypatch.setattr(torch, "save", half_written)
+    with pytest.raises(KeyboardInterrupt):
+        save_checkpoint(path, weights=torch.zeros(3))
+    monkeypatch.undo()
+    assert torch.equal(load_checkpoint(path)["weights"], torch.ones(3))
+    assert [p.name for p in tmp_path.iterdir()] == ["model.pt"]
+
+
+def test_unreadable_checkpoints_give_clear_errors(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no checkpoint at"):
+        load_checkpoint(tmp_path / "missing.pt")
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"not a checkpoint")
+    with pytest.raises(RuntimeError, match="bad.pt is not a readable checkpoint"):
+        load_checkpoint(bad)

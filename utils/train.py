@@ -1,0 +1,269 @@
+"""Chapter 6: training on Fashion-MNIST, with the whole dataset on the device.
+
+The data live on the device as uint8 tensors (47 MB for the training set); each batch is
+standardised, augmented (random shifts and horizontal flips) and, for D2L's recipe,
+resized, on the device, so no DataLoader workers are needed. `train` runs a recipe
+with a tqdm progress bar, evaluates on the test set after every epoch, returns the
+history, and saves and resumes checkpoints (written atomically).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm.auto import tqdm
+
+from .data import FashionMNIST, standardize
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How to train: optimiser, schedule, batches, augmentation, precision."""
+
+    epochs: int = 10
+    batch_size: int = 128
+    lr: float = 0.1
+    optimizer: str = "sgd"          # "sgd" (plain, as D2L) or "adamw"
+    weight_decay: float = 0.0
+    warmup_epochs: float = 0.0      # linear warm-up, then ...
+    schedule: str = "constant"      # ... "constant" or "cosine" decay to zero
+    label_smoothing: float = 0.0
+    augment: bool = False           # random shifts of up to 2 pixels and horizontal flips
+    img_size: int = 28              # resize on the device (D2L: 96)
+    bf16: bool = False              # bfloat16 autocast, on CUDA only
+    compile: bool = False           # torch.compile the model, on CUDA only
+
+    def __post_init__(self):
+        if self.optimizer not in ("sgd", "adamw"):
+            raise ValueError(f"optimizer must be 'sgd' or 'adamw', not {self.optimizer!r}")
+        if self.schedule not in ("constant", "cosine"):
+            raise ValueError(f"schedule must be 'constant' or 'cosine', not {self.schedule!r}")
+        if self.epochs < 1 or self.batch_size < 1 or self.lr <= 0:
+            raise ValueError(f"epochs, batch_size and lr must be positive: {self}")
+
+
+# D2L's recipe: plain SGD, lr 0.1, batch 128, 10 epochs, images resized to 96x96.
+D2L_RECIPE = Recipe(epochs=10, batch_size=128, lr=0.1, img_size=96)
+
+
+@dataclass
+class History:
+    """Per epoch: training loss and accuracy, test accuracy, cumulative training
+    seconds (evaluation excluded) and the learning rate at the end of the epoch."""
+
+    recipe: dict = field(default_factory=dict)
+    epoch: list = field(default_factory=list)
+    train_loss: list = field(default_factory=list)
+    train_acc: list = field(default_factory=list)
+    test_acc: list = field(default_factory=list)
+    seconds: list = field(default_factory=list)
+    lr: list = field(default_factory=list)
+
+    def seconds_to_reach(self, accuracy: float) -> float | None:
+        """Training seconds until the test accuracy first reached `accuracy` (None if never)."""
+        return next((s for s, a in zip(self.seconds, self.test_acc) if a >= accuracy), None)
+
+
+class DeviceData:
+    """A split of Fashion-MNIST held on `device` as uint8, served in batches."""
+
+    def __init__(self, split: FashionMNIST, device: torch.device | str):
+        if split.images.dtype != torch.uint8:
+            raise ValueError("DeviceData expects the uint8 images of load_fashion_mnist(normalize=False)")
+        self.images = split.images.to(device)
+        self.labels = split.labels.to(device)
+        self.device = torch.device(device)
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def batches(self, batch_size: int, *, shuffle: bool = False, augment: bool = False,
+                img_size: int = 28, generator: torch.Generator | None = None):
+        """Yield (images (B, 1, img_size, img_size) float32 standardised, labels (B,))."""
+        n = len(self)
+        order = (torch.randperm(n, generator=generator).to(self.device) if shuffle
+                 else torch.arange(n, device=self.device))
+        for start in range(0, n, batch_size):
+            idx = order[start:start + batch_size]
+            images = self.images[idx]
+            if augment:
+                images = random_shift_flip(images, generator)
+            x = standardize(images)
+            if img_size != x.shape[-1]:
+                x = F.interpolate(x, size=img_size, mode="bilinear", align_corners=False)
+            yield x, self.labels[idx]
+
+
+def random_shift_flip(images: torch.Tensor, generator: torch.Generator | None = None,
+                      max_shift: int = 2) -> torch.Tensor:
+    """Shift each image by up to `max_shift` pixels in each direction (the uncovered
+    border is 0, the background) and mirror half of them left-right, on their device."""
+    b, _, h, w = images.shape
+    shift = torch.randint(-max_shift, max_shift + 1, (2, b), generator=generator).to(images.device)
+    flip = (torch.rand(b, generator=generator) < 0.5).to(images.device)
+    padded = F.pad(images, (max_shift,) * 4)                               # (B, C, H+2s, W+2s)
+    rows = torch.arange(h, device=images.device) + max_shift - shift[0][:, None]  # (B, H)
+    cols = torch.arange(w, device=images.device) + max_shift - shift[1][:, None]  # (B, W)
+    cols = torch.where(flip[:, None], cols.flip(1), cols)
+    batch = torch.arange(b, device=images.device)[:, None, None]
+    return padded[batch, :, rows[:, :, None], cols[:, None, :]].permute(0, 3, 1, 2)
+
+
+def _autocast(device: torch.device, bf16: bool):
+    if bf16 and device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, data: DeviceData, *, batch_size: int = 1000, img_size: int = 28,
+             bf16: bool = False) -> float:
+    """Accuracy of `model` on all of `data`."""
+    was_training = model.training
+    model.eval()
+    correct = 0
+    for x, y in data.batches(batch_size, img_size=img_size):
+        with _autocast(data.device, bf16):
+            correct += (model(x).argmax(dim=1) == y).sum().item()
+    model.train(was_training)
+    return correct / len(data)
+
+
+@torch.no_grad()
+def predict(model: nn.Module, data: DeviceData, *, batch_size: int = 1000, img_size: int = 28,
+            bf16: bool = False) -> torch.Tensor:
+    """Predicted class of every image of `data`, on the CPU."""
+    model.eval()
+    preds = []
+    for x, _ in data.batches(batch_size, img_size=img_size):
+        with _autocast(data.device, bf16):
+            preds.append(model(x).argmax(dim=1).cpu())
+    return torch.cat(preds)
+
+
+def _optimizer(model: nn.Module, recipe: Recipe) -> torch.optim.Optimizer:
+    if recipe.optimizer == "sgd":
+        return torch.optim.SGD(model.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay)
+    # No weight decay on biases, LayerNorm weights, the <cls> token and positions.
+    decay = [p for n, p in model.named_parameters() if p.ndim >= 2 and "tokens." not in n]
+    rest = [p for n, p in model.named_parameters() if not (p.ndim >= 2 and "tokens." not in n)]
+    groups = [{"params": decay, "weight_decay": recipe.weight_decay}, {"params": rest, "weight_decay": 0.0}]
+    fused = next(model.parameters()).is_cuda
+    return torch.optim.AdamW(groups, lr=recipe.lr, fused=fused)
+
+
+def _lr_factor(step: int, total: int, warmup: int, schedule: str) -> float:
+    if step < warmup:
+        return (step + 1) / warmup
+    if schedule == "constant":
+        return 1.0
+    progress = (step - warmup) / max(1, total - warmup)
+    return 0.5 * (1 + math.cos(math.pi * progress))
+
+
+def save_checkpoint(path: str | os.PathLike, **state) -> None:
+    """`torch.save(state, path)`, atomically: an interrupted save leaves the old file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    os.close(fd)
+    try:
+        torch.save(state, tmp)
+        os.replace(tmp, path)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+
+
+def load_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict:
+    """Load a checkpoint written by `save_checkpoint`, with a clear error if it is not one."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no checkpoint at {path}")
+    try:
+        return torch.load(path, map_location=map_location, weights_only=False)
+    except Exception as err:
+        raise RuntimeError(f"{path} is not a readable checkpoint ({type(err).__name__}: {err}); "
+                           "delete it and train again") from err
+
+
+def train(model: nn.Module, train_data: DeviceData, test_data: DeviceData, recipe: Recipe, *,
+          seed: int = 0, checkpoint: str | os.PathLike | None = None, resume: bool = False,
+          progress: bool = True, on_epoch=None) -> History:
+    """Train `model` with `recipe`, evaluating on `test_data` after every epoch.
+
+    With `checkpoint`, the state is saved there (atomically) after every epoch; with
+    ``resume=True`` training continues from it when it exists. `on_epoch(history)` is
+    called after every epoch (the chapter draws a live plot with it).
+    """
+    device = train_data.device
+    model.to(device).train()
+    optimizer = _optimizer(model, recipe)
+    steps_per_epoch = math.ceil(len(train_data) / recipe.batch_size)
+    total, warmup = recipe.epochs * steps_per_epoch, round(recipe.warmup_epochs * steps_per_epoch)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda step: _lr_factor(step, total, warmup, recipe.schedule))
+    history, start_epoch = History(recipe=asdict(recipe)), 0
+    generator = torch.Generator().manual_seed(seed)
+    if resume and checkpoint and Path(checkpoint).is_file():
+        state = load_checkpoint(checkpoint, map_location=device)
+        if state["recipe"] != asdict(recipe):
+            raise ValueError(f"{checkpoint} was written by another recipe: {state['recipe']}")
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        generator.set_state(state["generator"])
+        history, start_epoch = History(**state["history"]), state["epoch"]
+    step_model = torch.compile(model) if recipe.compile and device.type == "cuda" else model
+    elapsed = history.seconds[-1] if history.seconds else 0.0
+    for epoch in range(start_epoch, recipe.epochs):
+        bar = tqdm(total=len(train_data), desc=f"epoch {epoch + 1}/{recipe.epochs}", unit="img",
+                   disable=not progress, leave=False)
+        loss_sum = torch.zeros((), device=device)
+        correct = torch.zeros((), device=device, dtype=torch.long)
+        seen, start = 0, time.perf_counter()
+        batches = train_data.batches(recipe.batch_size, shuffle=True, augment=recipe.augment,
+                                     img_size=recipe.img_size, generator=generator)
+        for i, (x, y) in enumerate(batches):
+            with _autocast(device, recipe.bf16):
+                logits = step_model(x)
+                loss = F.cross_entropy(logits.float(), y, label_smoothing=recipe.label_smoothing)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            scheduler.step()
+            loss_sum += loss.detach() * len(y)
+            correct += (logits.argmax(dim=1) == y).sum()
+            seen += len(y)
+            bar.update(len(y))
+            if progress and i % 20 == 0:  # .item() waits for the GPU: not every step
+                bar.set_postfix(loss=f"{loss_sum.item() / seen:.3f}",
+                                img_s=f"{seen / (time.perf_counter() - start):,.0f}")
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        elapsed += time.perf_counter() - start
+        bar.close()
+        history.epoch.append(epoch + 1)
+        history.train_loss.append(loss_sum.item() / seen)
+        history.train_acc.append(correct.item() / seen)
+        history.test_acc.append(evaluate(model, test_data, img_size=recipe.img_size, bf16=recipe.bf16))
+        history.seconds.append(elapsed)
+        history.lr.append(scheduler.get_last_lr()[0])
+        if progress:
+            print(f"epoch {epoch + 1:>2}: loss {history.train_loss[-1]:.3f}, train acc "
+                  f"{history.train_acc[-1]:.3f}, test acc {history.test_acc[-1]:.4f}, {elapsed:.1f} s")
+        if checkpoint:
+            save_checkpoint(checkpoint, model=model.state_dict(), optimizer=optimizer.state_dict(),
+                            scheduler=scheduler.state_dict(), generator=generator.get_state(),
+                            history=asdict(history), epoch=epoch + 1, recipe=asdict(recipe))
+        if on_epoch:
+            on_epoch(history)
+    return history
