@@ -57,3 +57,14 @@ def test_check_close_nan_and_inf():
     check_close(torch.tensor([nan, inf, 1.0]), torch.tensor([nan, inf, 1.0]), quiet=True)
     with pytest.raises(MismatchError, match="at index \\(0,\\)"):
         check_close(torch.tensor([nan, 1.0]), torch.tensor([0.0, 1.0]))
+
+
+def test_show_error_prints_the_message_and_insists_on_an_error(capsys):
+    from vitbook.checks import show_error
+
+    def fail():
+        raise ShapeError("bad shape")
+    show_error(fail)
+    assert capsys.readouterr().out == "ShapeError: bad shape\n\n"
+    with pytest.raises(AssertionError, match="expected a ValueError"):
+        show_error(lambda: None)

@@ -17,6 +17,7 @@ EXERCISES = [
     ("03_attention.ipynb", "masked_attention", "check_masked_attention"),
     ("04_encoder_block.ipynb", "layer_norm", "check_layer_norm"),
     ("05_vit.ipynb", "count_parameters", "check_count_parameters"),
+    ("06_training.ipynb", "lr_factor", "check_lr_schedule"),
 ]
 
 SOLUTION = re.compile(r"( *)### BEGIN SOLUTION\n.*?### END SOLUTION", re.S)
@@ -53,11 +54,13 @@ def test_stub_says_it_is_not_written_yet(notebook, name, check):
 def test_every_chapter_has_its_coded_exercise_listed():
     listed = {notebook for notebook, _, _ in EXERCISES}
     assert listed == {p.name for p in (ROOT / "book").glob("*.ipynb")}
+    teachers = (ROOT / "book" / "teachers.md").read_text()
+    assert all(f"`{check}`" in teachers for _, _, check in EXERCISES), "the teacher's table"
 
 
 @pytest.mark.parametrize("answer, message", [
     (lambda patches, p, c: None, "returned None: did you forget the `return`"),
-    (lambda patches, p, c: [1, 2], "returned a list, expected a torch.Tensor"),
+    (lambda patches, p, c: [1, 2], "returned a list, expected Tensor"),
     (lambda patches, p, c: patches, r"shape \(2, 49, 16\), but should have 4: \(2, 1, 28, 28\)"),
     (lambda patches, p, c: patches.reshape(2, 1, 28, 28), "max \\|difference\\| = .* at index .*patch size 4"),
     (lambda patches, p, c: patches[7], "raised IndexError: index 7 is out of bounds"),
@@ -106,5 +109,12 @@ def test_parameter_count_off_by_the_biases_says_by_how_much():
         return 0
     with pytest.raises(ExerciseError, match="returned 0, but that ViT has .* parameters"):
         exercises.check_count_parameters(no_biases)
-    with pytest.raises(ExerciseError, match="returned a float, expected an int"):
+    with pytest.raises(ExerciseError, match="returned a float, expected int"):
         exercises.check_count_parameters(lambda **config: 1.0)
+
+
+def test_schedule_without_warm_up_is_caught():
+    def cosine_only(step, total, warmup):
+        return 0.5 * (1 + math.cos(math.pi * step / total))
+    with pytest.raises(ExerciseError, match=r"lr_factor\(0, 100, 10\) returned 1.000000, expected 0.100000 .*warm-up"):
+        exercises.check_lr_schedule(cosine_only)

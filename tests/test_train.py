@@ -134,3 +134,9 @@ def test_unreadable_checkpoints_give_clear_errors(tmp_path):
     bad.write_bytes(b"not a checkpoint")
     with pytest.raises(RuntimeError, match="bad.pt is not a readable checkpoint"):
         load_checkpoint(bad)
+
+
+def test_first_is_a_view_of_the_first_images(small_data):
+    part = small_data[1].first(10)
+    assert len(part) == 10 and part.images.data_ptr() == small_data[1].images.data_ptr()
+    assert torch.equal(part.labels, small_data[1].labels[:10])

@@ -75,3 +75,14 @@ def check_close(actual, expected, name: str = "actual", *, atol: float = 1e-5,
             f"{int(bad.sum()):,} of {bad.numel():,} elements are outside atol={atol:g}, rtol={rtol:g}")
     if not quiet:
         print(f"✓ {name}: equal within atol={atol:g}, rtol={rtol:g}")
+
+
+def show_error(make_it_fail) -> None:
+    """Call `make_it_fail()` and print the ValueError it raises, so that a notebook can
+    show an error message and go on. A call that does not fail is itself an error."""
+    try:
+        make_it_fail()
+    except ValueError as err:
+        print(f"{type(err).__name__}: {err}\n")
+        return
+    raise AssertionError("expected a ValueError, but the call succeeded")

@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from .checks import MismatchError, ShapeError, check_close, check_shape
 from .patches import patchify
 from .tokens import sincos_1d
+from .train import schedule_factor
 from .vit import ViT
 
 
@@ -23,7 +24,7 @@ class ExerciseError(AssertionError):
     """The answer is not right yet; the message says why."""
 
 
-def _call(name: str, fn: Callable, *args, expect: type = torch.Tensor, **kwargs):
+def _call(name: str, fn: Callable, *args, expect: type | tuple = torch.Tensor, **kwargs):
     """Run the student's `fn`, turning every way it can fail into an ExerciseError."""
     __tracebackhide__ = True
     if not callable(fn):
@@ -39,8 +40,8 @@ def _call(name: str, fn: Callable, *args, expect: type = torch.Tensor, **kwargs)
     if result is None:
         raise ExerciseError(f"{name} returned None: did you forget the `return`?")
     if not isinstance(result, expect) or isinstance(result, bool):
-        raise ExerciseError(f"{name} returned a {type(result).__name__}, expected "
-                            f"{'a torch.Tensor' if expect is torch.Tensor else 'an ' + expect.__name__}")
+        wanted = " or ".join(t.__name__ for t in (expect if isinstance(expect, tuple) else (expect,)))
+        raise ExerciseError(f"{name} returned a {type(result).__name__}, expected {wanted}")
     return result
 
 
@@ -124,3 +125,18 @@ def check_count_parameters(count_parameters: Callable) -> None:
                                 "patch conv, <cls>, positions, per block 2 LayerNorms + qkv + proj "
                                 "+ MLP, final LayerNorm, head; every layer has a bias")
     print("✓ Correct: your formula matches both models.")
+
+
+def check_lr_schedule(lr_factor: Callable) -> None:
+    """Chapter 6: `lr_factor(step, total, warmup)`: linear warm-up over `warmup` steps
+    (step 0 gets 1/warmup), then cosine decay from 1 to 0 at `total`."""
+    __tracebackhide__ = True
+    for total, warmup in ((100, 10), (1000, 0), (50, 50)):
+        for step in sorted({0, warmup // 2, max(warmup - 1, 0), warmup, (warmup + total) // 2, total - 1}):
+            got = _call("lr_factor", lr_factor, step, total, warmup, expect=(float, int))
+            want = schedule_factor(step, total, warmup, "cosine")
+            if abs(got - want) > 1e-6:
+                phase = "warm-up" if step < warmup else "cosine decay"
+                raise ExerciseError(f"lr_factor({step}, {total}, {warmup}) returned {got:.6f}, expected "
+                                    f"{want:.6f} (step {step} is in the {phase})")
+    print("✓ Correct: your schedule warms up linearly and decays along a cosine.")

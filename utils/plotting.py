@@ -19,8 +19,9 @@ def _as_2d(image: torch.Tensor) -> torch.Tensor:
 
 def show_images(images: torch.Tensor, labels: Sequence[int] | None = None,
                 classes: Sequence[str] | None = None, ncols: int = 8, size: float = 1.4,
-                title: str | None = None) -> None:
-    """Show a batch of (N, 1, H, W) images in a grid, each titled with its class name."""
+                title: str | None = None, titles: Sequence[str] | None = None) -> None:
+    """Show a batch of (N, 1, H, W) images in a grid, each titled with its class name
+    (or with its entry of `titles`)."""
     n = len(images)
     nrows = math.ceil(n / ncols)
     fig, axes = plt.subplots(nrows, ncols, figsize=(ncols * size, nrows * (size + 0.3) + 0.4),
@@ -29,7 +30,9 @@ def show_images(images: torch.Tensor, labels: Sequence[int] | None = None,
         ax.axis("off")
         if i < n:
             ax.imshow(_as_2d(images[i]), cmap="gray")
-            if labels is not None:
+            if titles is not None:
+                ax.set_title(titles[i], fontsize=8)
+            elif labels is not None:
                 label = int(labels[i])
                 ax.set_title(classes[label] if classes else str(label), fontsize=9)
     if title:
@@ -74,3 +77,35 @@ def show_patches(image: torch.Tensor, patch_size: int) -> None:
     strip_ax.set_yticks([])
     strip_ax.set_title(f"the image as a sequence of {n} tokens, each {p}x{p} = {p * p} pixels")
     plt.show()
+
+
+def plot_history(histories: dict, ax=None, title: str | None = None):
+    """Training loss and test accuracy against training seconds, one line per run.
+
+    `histories` maps a label to a `vitbook.train.History`. Returns the figure."""
+    fig, (loss_ax, acc_ax) = plt.subplots(1, 2, figsize=(11, 3.6), layout="constrained")
+    for i, (label, history) in enumerate(histories.items()):
+        loss_ax.plot(history.seconds, history.train_loss, "o-", color=f"C{i}", label=label)
+        acc_ax.plot(history.seconds, [100 * a for a in history.test_acc], "o-", color=f"C{i}", label=label)
+    loss_ax.set(xlabel="training seconds", ylabel="training loss", title="Training loss")
+    acc_ax.set(xlabel="training seconds", ylabel="test accuracy (%)", title="Test accuracy")
+    acc_ax.legend(loc="best")
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+class LivePlot:
+    """An `on_epoch` callback for `vitbook.train.train` that redraws `plot_history`
+    after every epoch, in place, in a notebook."""
+
+    def __init__(self, label: str, others: dict | None = None):
+        from IPython.display import display
+
+        self.label, self.others = label, dict(others or {})
+        self.handle = display("training starts ...", display_id=True)
+
+    def __call__(self, history) -> None:
+        fig = plot_history({**self.others, self.label: history})
+        self.handle.update(fig)
+        plt.close(fig)

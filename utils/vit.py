@@ -13,6 +13,8 @@ from .tokens import ClassTokenAndPositions
 D2L_CONFIG = dict(img_size=96, patch_size=16, dim=512, depth=2, num_heads=8, mlp_dim=2048, dropout=0.1)
 # The book's: native 28x28, 4x4 patches, 49 tokens.
 BOOK_CONFIG = dict(img_size=28, patch_size=4, dim=128, depth=6, num_heads=4, mlp_dim=256, dropout=0.1)
+# The book's quick setting for CPUs: 7x7 patches (16 tokens), a smaller model.
+QUICK_CONFIG = dict(img_size=28, patch_size=7, dim=64, depth=4, num_heads=4, mlp_dim=128, dropout=0.0)
 POOLS = ("cls", "mean")
 
 
@@ -105,7 +107,7 @@ def timm_state_dict(model: ViT) -> dict[str, torch.Tensor]:
 
 
 def timm_equivalent(model: ViT):
-    """A timm VisionTransformer of the same shape, holding `model`'s weights."""
+    """A timm VisionTransformer of the same shape and dropout, holding `model`'s weights."""
     from timm.models.vision_transformer import VisionTransformer
 
     if model.tokens.position == "sincos":
@@ -117,6 +119,7 @@ def timm_equivalent(model: ViT):
         embed_dim=model.head.in_features, depth=len(model.blocks), num_heads=block.attn.num_heads,
         mlp_ratio=block.mlp.fc1.out_features / model.head.in_features, qkv_bias=True,
         class_token=model.pool == "cls", global_pool="token" if model.pool == "cls" else "avg",
-        fc_norm=False, pos_embed="learn" if model.tokens.position == "learned" else "none")
+        fc_norm=False, pos_embed="learn" if model.tokens.position == "learned" else "none",
+        pos_drop_rate=model.pos_drop.p, proj_drop_rate=model.pos_drop.p)  # the same dropout
     ref.load_state_dict(timm_state_dict(model))
     return ref.to(next(model.parameters()).device)
