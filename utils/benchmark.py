@@ -26,7 +26,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from .data import CLASSES, FashionMNIST, load_fashion_mnist
+from .data import load_fashion_mnist
 from .device import get_device, seed_everything
 from .train import BOOK_RECIPE, D2L_RECIPE, DeviceData, Recipe, save_checkpoint, train
 from .vit import BOOK_CONFIG, D2L_CONFIG, ViT, timm_equivalent
@@ -89,20 +89,16 @@ def compile_seconds(model: torch.nn.Module, recipe: Recipe, device: torch.device
     return time.perf_counter() - start
 
 
-def head(split: FashionMNIST, n: int) -> FashionMNIST:
-    return FashionMNIST(split.images[:n], split.labels[:n], CLASSES, split.source)
-
-
 def run(quick: bool = False, checkpoint: Path | None = None) -> dict:
     device = get_device()
-    train_split, test_split = load_fashion_mnist("train"), load_fashion_mnist("test")
+    train_data = DeviceData(load_fashion_mnist("train"), device)
+    test_data = DeviceData(load_fashion_mnist("test"), device)
     d2l_recipe, book_recipe, seeds, batch, steps = D2L_RECIPE, BOOK_RECIPE, (0, 1, 2), 1024, 50
     if quick:  # a smoke run: slices of the data, one epoch each, one seed
-        train_split, test_split = head(train_split, 512), head(test_split, 500)
+        train_data, test_data = train_data.first(512), test_data.first(500)
         d2l_recipe = dataclasses.replace(d2l_recipe, epochs=1)
         book_recipe = dataclasses.replace(book_recipe, epochs=1, batch_size=128)
         seeds, batch, steps = (0,), 64, 2
-    train_data, test_data = DeviceData(train_split, device), DeviceData(test_split, device)
     result = {
         "device": device_name(device), "torch": torch.__version__,
         "date": datetime.date.today().isoformat(),
