@@ -1,9 +1,8 @@
 import pytest
 import torch
 import torch.nn.functional as F
-from torch import nn
 
-from vitbook.attention import MultiHeadAttention, attention
+from vitbook.attention import MultiHeadAttention, attention, torch_equivalent
 from vitbook.checks import ShapeError
 
 
@@ -21,20 +20,10 @@ def test_identical_keys_give_uniform_weights():
     torch.testing.assert_close(weights, torch.full((4, 6), 1 / 6))
 
 
-def copy_to_torch(mha: MultiHeadAttention, dim: int, heads: int) -> nn.MultiheadAttention:
-    ref = nn.MultiheadAttention(dim, heads, batch_first=True)
-    with torch.no_grad():
-        ref.in_proj_weight.copy_(mha.qkv.weight)
-        ref.in_proj_bias.copy_(mha.qkv.bias)
-        ref.out_proj.weight.copy_(mha.proj.weight)
-        ref.out_proj.bias.copy_(mha.proj.bias)
-    return ref.eval()
-
-
-@pytest.mark.parametrize("dim, heads", [(64, 4), (48, 3), (32, 1)])
-def test_equals_torch_multihead_attention_outputs_and_weights(dim, heads):
-    mha = MultiHeadAttention(dim, heads).eval()
-    ref = copy_to_torch(mha, dim, heads)
+@pytest.mark.parametrize("dim, heads, bias", [(64, 4, True), (48, 3, True), (32, 1, True), (32, 4, False)])
+def test_equals_torch_multihead_attention_outputs_and_weights(dim, heads, bias):
+    mha = MultiHeadAttention(dim, heads, qkv_bias=bias).eval()
+    ref = torch_equivalent(mha)
     x = torch.randn(2, 17, dim)
     with torch.no_grad():
         expected, expected_weights = ref(x, x, x, average_attn_weights=False)

@@ -2,24 +2,8 @@ import pytest
 import torch
 from timm.layers import Mlp
 from timm.models.vision_transformer import Block
-from torch import nn
 
-from vitbook.blocks import MLP, EncoderBlock
-
-
-def as_torch_layer(block: EncoderBlock) -> nn.TransformerEncoderLayer:
-    d, m = block.mlp.fc1.in_features, block.mlp.fc1.out_features
-    layer = nn.TransformerEncoderLayer(d, block.attn.num_heads, m, dropout=0.0, activation="gelu",
-                                       layer_norm_eps=1e-6, batch_first=True, norm_first=block.norm_first)
-    with torch.no_grad():
-        layer.self_attn.in_proj_weight.copy_(block.attn.qkv.weight)
-        layer.self_attn.in_proj_bias.copy_(block.attn.qkv.bias)
-    layer.self_attn.out_proj.load_state_dict(block.attn.proj.state_dict())
-    layer.linear1.load_state_dict(block.mlp.fc1.state_dict())
-    layer.linear2.load_state_dict(block.mlp.fc2.state_dict())
-    layer.norm1.load_state_dict(block.norm1.state_dict())
-    layer.norm2.load_state_dict(block.norm2.state_dict())
-    return layer.eval()
+from vitbook.blocks import MLP, EncoderBlock, torch_equivalent
 
 
 def test_mlp_equals_timm_mlp():
@@ -43,7 +27,7 @@ def test_block_equals_torch_encoder_layer(norm_first):
     block = EncoderBlock(32, 2, 64, norm_first=norm_first).eval()
     x = torch.randn(3, 9, 32)
     with torch.no_grad():
-        torch.testing.assert_close(block(x), as_torch_layer(block)(x), atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(block(x), torch_equivalent(block)(x), atol=1e-5, rtol=1e-5)
 
 
 def test_layer_norm_eps_is_vits():

@@ -64,6 +64,12 @@ def test_chapter_has_exercises_with_a_checked_solution(chapter):
     assert solved and any(re.search(r"\bcheck_\w+\(", s) for s in sources[solved[0]:]), \
         "a coded exercise with solution markers, followed by a call of its check"
     assert ":class: dropdown" in "\n".join(sources), "a collapsed solution to a conceptual question"
+    start = next(i for i, c in enumerate(nb.cells) if c.source.startswith("## Exercises"))
+    text = "\n".join(c.source for c in nb.cells[start:] if c.cell_type == "markdown")
+    numbers = [int(n) for n in re.findall(r"^\*\*(\d+)\. ", text, re.M)]
+    assert len(numbers) >= 3 and numbers == list(range(1, len(numbers) + 1)), \
+        f"at least 3 exercises, numbered **1. **2. ... in order; found {numbers}"
+    assert text.count(":class: dropdown") + len(solved) >= len(numbers), "an answer to every question"
 
 
 def test_ci_runs_the_readme_test_command():

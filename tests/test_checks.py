@@ -66,5 +66,9 @@ def test_show_error_prints_the_message_and_insists_on_an_error(capsys):
         raise ShapeError("bad shape")
     show_error(fail)
     assert capsys.readouterr().out == "ShapeError: bad shape\n\n"
-    with pytest.raises(AssertionError, match="expected a ValueError"):
+    show_error(lambda: [][0])
+    assert capsys.readouterr().out == "IndexError: list index out of range\n\n"
+    with pytest.raises(AssertionError, match="expected a ValueError or IndexError"):
         show_error(lambda: None)
+    with pytest.raises(TypeError):  # other errors are not swallowed
+        show_error(lambda: None + 1)

@@ -1,11 +1,21 @@
 """vitbook: the helpers the ViT Book's chapters import (installed from the utils/ folder).
 
 Modules, by role:
-    data      Fashion-MNIST as tensors, from wherever it already is
-    device    device choice, seeding, the quick setting (VITBOOK_QUICK)
-    checks    check_shape / check_close with errors that read well
-    patches   patchify and PatchEmbedding (chapter 1)
-    plotting  labelled image grids and patch overlays
-    exercises checks that students call on their answers
-    book      Colab badges and install cells, derived from _config.yml
+    data        Fashion-MNIST as tensors, from wherever it already is
+    device      device choice, seeding, the quick setting (VITBOOK_QUICK)
+    checks      check_shape / check_close with errors that read well
+    patches     patchify and PatchEmbedding (chapter 1)
+    tokens      the <cls> token and position embeddings (chapter 2)
+    attention   scaled dot-product and multi-head attention (chapter 3)
+    blocks      the MLP and the encoder block (chapter 4)
+    vit         the whole ViT, its configurations, parameter and FLOP tables (chapter 5)
+    train       device-resident data, recipes, the trainer, checkpoints (chapter 6)
+    benchmark   the recorded benchmark: D2L's recipe vs the book's, our ViT vs timm's
+    pretrained  the committed trained checkpoint and its record (chapter 7)
+    analysis    attention maps, rollout, position similarity, attention distance (chapter 7)
+    plotting    labelled image grids, patch and attention overlays, training curves
+    exercises   checks that students call on their answers
+    book        Colab badges and install cells, derived from _config.yml; running chapters
+    classroom   student copies of the chapters
+    sphinx_fix  a Sphinx extension that removes duplicated inline scripts
 """

@@ -66,3 +66,15 @@ class MultiHeadAttention(nn.Module):
             out = F.scaled_dot_product_attention(q, k, v, dropout_p=drop)  # (B, h, N, d)
         out = self.proj_drop(self.proj(out.transpose(1, 2).reshape(b, n, d)))  # merge heads
         return (out, weights) if return_attention else out
+
+
+def torch_equivalent(mha: MultiHeadAttention) -> nn.MultiheadAttention:
+    """PyTorch's `nn.MultiheadAttention` (batch first, eval mode) holding `mha`'s weights:
+    its packed `in_proj_weight` stacks W_q, W_k, W_v exactly as `mha.qkv.weight` does
+    (without a `qkv` bias, its `in_proj_bias` is zero)."""
+    dim = mha.num_heads * mha.head_dim
+    ref = nn.MultiheadAttention(dim, mha.num_heads, batch_first=True)
+    qkv_bias = mha.qkv.bias if mha.qkv.bias is not None else torch.zeros(3 * dim)
+    ref.load_state_dict({"in_proj_weight": mha.qkv.weight, "in_proj_bias": qkv_bias,
+                         "out_proj.weight": mha.proj.weight, "out_proj.bias": mha.proj.bias})
+    return ref.to(mha.qkv.weight.device).eval()

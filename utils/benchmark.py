@@ -18,7 +18,6 @@ import argparse
 import dataclasses
 import datetime
 import json
-import platform
 import sys
 import time
 from pathlib import Path
@@ -28,23 +27,15 @@ import torch.nn.functional as F
 
 from .data import load_fashion_mnist
 from .device import get_device, seed_everything
-from .train import BOOK_RECIPE, D2L_RECIPE, DeviceData, Recipe, save_checkpoint, train
+from .pretrained import RESULTS, device_name, save_trained
+from .train import BOOK_RECIPE, D2L_RECIPE, DeviceData, Recipe, train
 from .vit import BOOK_CONFIG, D2L_CONFIG, ViT, timm_equivalent
-
-
-RESULTS = Path(__file__).parent / "results"  # shipped with the package (Colab too)
 
 
 def recorded_runs() -> list[dict]:
     """The benchmark results committed in vitbook/results/, newest first."""
     runs = [json.loads(p.read_text()) for p in RESULTS.glob("benchmark-*.json")]
     return sorted(runs, key=lambda r: r["date"], reverse=True)
-
-
-def device_name(device: torch.device) -> str:
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    return f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
 
 
 def throughput(model: torch.nn.Module, device: torch.device, *, batch: int, steps: int,
@@ -124,9 +115,8 @@ def run(quick: bool = False, checkpoint: Path | None = None) -> dict:
                                   seconds_to_d2l_accuracy=history.seconds_to_reach(d2l.test_acc[-1]),
                                   history=dataclasses.asdict(history))
             if checkpoint:
-                save_checkpoint(checkpoint, model=model.cpu().state_dict(), config=BOOK_CONFIG,
-                                recipe=dataclasses.asdict(book_recipe), test_accuracy=history.test_acc[-1],
-                                device=result["device"], date=result["date"])
+                save_trained(checkpoint, model, BOOK_CONFIG, book_recipe, history, result["device"],
+                             result["command"])
     result["book"]["seed_accuracies"] = accuracies
     result["book"]["mean_accuracy"] = sum(accuracies) / len(accuracies)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .attention import MultiHeadAttention
+from .attention import MultiHeadAttention, torch_equivalent as torch_attention
 
 LAYER_NORM_EPS = 1e-6  # as in the ViT paper's code and timm (PyTorch's default is 1e-5)
 
@@ -55,3 +55,18 @@ class EncoderBlock(nn.Module):
             x = self.norm1(x + attended)
             x = self.norm2(x + self.mlp(x))
         return (x, weights) if return_attention else x
+
+
+def torch_equivalent(block: EncoderBlock) -> nn.TransformerEncoderLayer:
+    """PyTorch's `nn.TransformerEncoderLayer` (GELU, no dropout, eval mode) holding
+    `block`'s weights: `self_attn` is `block.attn` as an `nn.MultiheadAttention`,
+    `linear1`/`linear2` are the MLP's `fc1`/`fc2`, `norm1`/`norm2` the LayerNorms."""
+    dim, hidden = block.mlp.fc1.in_features, block.mlp.fc1.out_features
+    layer = nn.TransformerEncoderLayer(dim, block.attn.num_heads, hidden, dropout=0.0, activation="gelu",
+                                       layer_norm_eps=LAYER_NORM_EPS, batch_first=True,
+                                       norm_first=block.norm_first)
+    layer.self_attn.load_state_dict(torch_attention(block.attn).state_dict())
+    for ours, theirs in ((block.mlp.fc1, layer.linear1), (block.mlp.fc2, layer.linear2),
+                         (block.norm1, layer.norm1), (block.norm2, layer.norm2)):
+        theirs.load_state_dict(ours.state_dict())
+    return layer.to(block.norm1.weight.device).eval()

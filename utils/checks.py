@@ -78,11 +78,12 @@ def check_close(actual, expected, name: str = "actual", *, atol: float = 1e-5,
 
 
 def show_error(make_it_fail) -> None:
-    """Call `make_it_fail()` and print the ValueError it raises, so that a notebook can
-    show an error message and go on. A call that does not fail is itself an error."""
+    """Call `make_it_fail()` and print the ValueError (or IndexError, for an index out of
+    range) it raises, so that a notebook can show an error message and go on. A call that
+    does not fail is itself an error."""
     try:
         make_it_fail()
-    except ValueError as err:
+    except (ValueError, IndexError) as err:
         print(f"{type(err).__name__}: {err}\n")
         return
-    raise AssertionError("expected a ValueError, but the call succeeded")
+    raise AssertionError("expected a ValueError or IndexError, but the call succeeded")

@@ -140,3 +140,21 @@ def check_lr_schedule(lr_factor: Callable) -> None:
                 raise ExerciseError(f"lr_factor({step}, {total}, {warmup}) returned {got:.6f}, expected "
                                     f"{want:.6f} (step {step} is in the {phase})")
     print("✓ Correct: your schedule warms up linearly and decays along a cosine.")
+
+
+def check_attention_entropy(attention_entropy: Callable) -> None:
+    """Chapter 7: `attention_entropy(weights)`: (layers, B, heads, T, T) -> (layers, heads),
+    the entropy in nats of each query's attention row, averaged over images and queries."""
+    __tracebackhide__ = True
+    gen = torch.Generator().manual_seed(0)
+    cases = (("uniform attention over 9 tokens, entropy log(9) everywhere", torch.full((2, 3, 4, 9, 9), 1 / 9)),
+             ("every token attending only to itself, entropy 0; 0 * log(0) must count as 0 "
+              "(torch.special.xlogy(w, w) does that)", torch.eye(9).expand(2, 3, 4, 9, 9)),
+             ("random attention rows", torch.randn(3, 2, 4, 10, 10, generator=gen).softmax(dim=-1)))
+    for label, weights in cases:
+        got = _call("attention_entropy", attention_entropy, weights)
+        want = -torch.special.xlogy(weights, weights).sum(dim=-1).mean(dim=(1, 3)) + 0.0  # no -0
+        _compare("attention_entropy", got, want, atol=1e-5,
+                 hint=f" (test case: {label}; weights are (layers, batch, heads, T, T), the "
+                      "result (layers, heads): sum over keys, then average over batch and queries)")
+    print("✓ Correct: your entropy matches for uniform, one-hot and random attention.")

@@ -109,3 +109,40 @@ class LivePlot:
         fig = plot_history({**self.others, self.label: history})
         self.handle.update(fig)
         plt.close(fig)
+
+
+def overlay(ax: plt.Axes, image: torch.Tensor, heat: torch.Tensor, title: str | None = None,
+            mark: int | None = None) -> None:
+    """Draw `image` (H, W) in gray with `heat` (grid, grid), one value per patch, over it,
+    scaled to its own maximum; `mark` outlines that patch (row-major index) in cyan."""
+    image, heat = _as_2d(image), heat.detach().cpu().float()
+    h, w = image.shape
+    side = heat.shape[-1]
+    ax.imshow(image, cmap="gray", extent=(0, w, h, 0))
+    ax.imshow(heat / heat.max().clamp_min(1e-12), cmap="inferno", alpha=0.65, vmin=0, vmax=1,
+              extent=(0, w, h, 0), interpolation="nearest")
+    if mark is not None:
+        size = w / side
+        row, col = divmod(mark, side)
+        ax.add_patch(plt.Rectangle((col * size, row * size), size, size, fill=False, lw=2, color="cyan"))
+    ax.set_xticks([])
+    ax.set_yticks([])
+    if title:
+        ax.set_title(title, fontsize=8)
+
+
+def show_attention_grid(image: torch.Tensor, maps: torch.Tensor, title: str, mark: int | None = None,
+                        size: float = 1.3) -> None:
+    """One image's attention maps (layers, heads, grid, grid) as a grid of overlays:
+    a row per layer, a column per head."""
+    layers, heads = maps.shape[:2]
+    fig, axes = plt.subplots(layers, heads, figsize=(heads * size + 0.6, layers * size + 0.6),
+                             squeeze=False, layout="constrained")
+    for (layer, head), ax in zip(((l, h) for l in range(layers) for h in range(heads)), axes.flat):
+        overlay(ax, image, maps[layer, head], mark=mark)
+        if layer == 0:
+            ax.set_title(f"head {head}", fontsize=9)
+        if head == 0:
+            ax.set_ylabel(f"layer {layer}", fontsize=9)
+    fig.suptitle(title)
+    plt.show()
