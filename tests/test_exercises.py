@@ -18,6 +18,7 @@ EXERCISES = [
     ("04_encoder_block.ipynb", "layer_norm", "check_layer_norm"),
     ("05_vit.ipynb", "count_parameters", "check_count_parameters"),
     ("06_training.ipynb", "lr_factor", "check_lr_schedule"),
+    ("07_inside.ipynb", "attention_entropy", "check_attention_entropy"),
 ]
 
 SOLUTION = re.compile(r"( *)### BEGIN SOLUTION\n.*?### END SOLUTION", re.S)
