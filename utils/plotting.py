@@ -79,7 +79,7 @@ def show_patches(image: torch.Tensor, patch_size: int) -> None:
     plt.show()
 
 
-def plot_history(histories: dict, ax=None, title: str | None = None):
+def plot_history(histories: dict, title: str | None = None):
     """Training loss and test accuracy against training seconds, one line per run.
 
     `histories` maps a label to a `vitbook.train.History`. Returns the figure."""

@@ -139,29 +139,25 @@ def _autocast(device: torch.device, bf16: bool):
     return contextlib.nullcontext()
 
 
-@torch.no_grad()
 def evaluate(model: nn.Module, data: DeviceData, *, batch_size: int = 1000, img_size: int = 28,
              bf16: bool = False) -> float:
     """Accuracy of `model` on all of `data`."""
-    was_training = model.training
-    model.eval()
-    correct = 0
-    for x, y in data.batches(batch_size, img_size=img_size):
-        with _autocast(data.device, bf16):
-            correct += (model(x).argmax(dim=1) == y).sum().item()
-    model.train(was_training)
-    return correct / len(data)
+    predicted = predict(model, data, batch_size=batch_size, img_size=img_size, bf16=bf16)
+    return (predicted == data.labels.cpu()).sum().item() / len(data)
 
 
 @torch.no_grad()
 def predict(model: nn.Module, data: DeviceData, *, batch_size: int = 1000, img_size: int = 28,
             bf16: bool = False) -> torch.Tensor:
-    """Predicted class of every image of `data`, on the CPU."""
+    """Predicted class of every image of `data`, on the CPU (in eval mode; the model's
+    training mode is restored afterwards)."""
+    was_training = model.training
     model.eval()
     preds = []
     for x, _ in data.batches(batch_size, img_size=img_size):
         with _autocast(data.device, bf16):
             preds.append(model(x).argmax(dim=1).cpu())
+    model.train(was_training)
     return torch.cat(preds)
 
 
