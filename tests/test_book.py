@@ -2,7 +2,12 @@
 README and CI."""
 
 import json
+import os
 import re
+import subprocess
+import sys
+import tomllib
+import zipfile
 from pathlib import Path
 
 import nbformat
@@ -10,7 +15,7 @@ import pytest
 from packaging.requirements import Requirement
 
 from conftest import ROOT
-from vitbook.book import chapter_paths, colab_url, load_config, sync_notebook
+from vitbook.book import INSTALL_TAG, chapter_paths, colab_url, load_config, sync_notebook
 
 CHAPTERS = chapter_paths(ROOT)
 
@@ -77,16 +82,77 @@ def test_ci_runs_the_readme_test_command():
     assert readme_command("Run all tests") in ci
 
 
-def test_requirements_admit_the_local_torch_and_are_ranges():
+def requirements(lines: list[str]) -> dict:
     reqs = {}
-    for line in (ROOT / "requirements.txt").read_text().splitlines():
+    for line in lines:
         line = line.split("#")[0].strip()
         if line and not line.startswith("-"):
             req = Requirement(line)
             reqs[req.name] = req.specifier
+    return reqs
+
+
+def test_requirements_admit_the_local_torch_and_are_ranges():
+    reqs = requirements((ROOT / "requirements.txt").read_text().splitlines())
     assert reqs["torch"].contains("2.14.1") and reqs["torchvision"].contains("0.29.1")
     assert all(not any(s.operator == "==" for s in spec) for spec in reqs.values()), "ranges, not pins"
     assert reqs["jupyter-book"].contains("1.0.4") and not reqs["jupyter-book"].contains("2.0.0")
+
+
+def test_the_package_keeps_colabs_packages_as_they_are():
+    """Lower bounds only (a cap would make Colab's install cell replace its CUDA torch once
+    Colab moves past it), Colab's ipywidgets 7.7 admitted, and requirements.txt agreeing
+    with pyproject.toml on every package both name."""
+    package = requirements(tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"])
+    for name, spec in package.items():
+        assert all(s.operator == ">=" for s in spec), f"{name}{spec}: lower bounds only"
+    assert package["torch"].contains("9.0") and package["torchvision"].contains("1.5")
+    assert package["ipywidgets"].contains("7.7.1") and "nbclient" in package
+    reqs = requirements((ROOT / "requirements.txt").read_text().splitlines())
+    assert {n: str(reqs[n]) for n in package if n in reqs} == {n: str(package[n]) for n in package if n in reqs}
+
+
+def test_the_wheel_ships_every_recorded_result(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "pip", "wheel", "-v", "--no-deps", "--no-build-isolation",
+                             "-w", str(tmp_path), str(ROOT)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "is absent from the `packages` configuration" not in result.stdout + result.stderr
+    wheel = zipfile.ZipFile(next(tmp_path.glob("vitbook-*.whl")))
+    shipped = {Path(name).name for name in wheel.namelist() if name.startswith("vitbook/results/")}
+    committed = {p.name for p in (ROOT / "utils" / "results").iterdir() if p.suffix in (".json", ".pt")}
+    assert committed and committed <= shipped, f"missing from the wheel: {committed - shipped}"
+
+
+def install_cell() -> str:
+    nb = nbformat.read(ROOT / CHAPTERS[0], as_version=4)
+    return next(c.source for c in nb.cells if INSTALL_TAG in c.metadata.get("tags", []))
+
+
+def run_as_on_colab(source: str, tmp_path: Path) -> subprocess.CompletedProcess:
+    """Run an install cell's code in a fresh Python that looks like Colab to it."""
+    fake = tmp_path / "google" / "colab"
+    fake.mkdir(parents=True)
+    (fake.parent / "__init__.py").write_text("")
+    (fake / "__init__.py").write_text("")
+    script = "import sys, google.colab\n" + source
+    return subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=tmp_path,
+                          env={**os.environ, "PYTHONPATH": str(tmp_path), "PIP_NO_INDEX": "1"})
+
+
+def test_colab_install_cell_stops_with_a_clear_message_when_pip_fails(tmp_path):
+    source = install_cell()
+    url = load_config(ROOT)["repository"]["url"]
+    assert f"git+{url}" in source
+    broken = source.replace(f"git+{url}", f"git+file://{tmp_path}/no-such-repository")
+    result = run_as_on_colab(broken, tmp_path)
+    assert result.returncode != 0
+    assert "RuntimeError: Installing the book's helpers from git+file://" in result.stderr
+    assert "connected to the internet" in result.stderr
+
+
+def test_colab_install_cell_does_nothing_elsewhere(tmp_path):
+    result = subprocess.run([sys.executable, "-c", install_cell()], capture_output=True, text=True)
+    assert result.returncode == 0 and not result.stdout and not result.stderr
 
 
 def test_config_keeps_execution_off_and_colab_launch():

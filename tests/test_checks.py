@@ -68,7 +68,20 @@ def test_show_error_prints_the_message_and_insists_on_an_error(capsys):
     assert capsys.readouterr().out == "ShapeError: bad shape\n\n"
     show_error(lambda: [][0])
     assert capsys.readouterr().out == "IndexError: list index out of range\n\n"
-    with pytest.raises(AssertionError, match="expected a ValueError or IndexError"):
+    show_error(lambda: None + 1)  # a wrong type is an error the book demonstrates too
+    assert capsys.readouterr().out.startswith("TypeError: unsupported operand")
+    with pytest.raises(AssertionError, match="expected a ValueError, TypeError or IndexError"):
         show_error(lambda: None)
-    with pytest.raises(TypeError):  # other errors are not swallowed
-        show_error(lambda: None + 1)
+    with pytest.raises(KeyError):  # other errors are not swallowed
+        show_error(lambda: {}["missing"])
+
+
+def test_show_error_wraps_long_messages_to_the_page(capsys):
+    from vitbook.checks import show_error
+
+    def fail():
+        raise ValueError("word " * 100 + "\nsecond line")
+    show_error(fail, width=60)
+    lines = capsys.readouterr().out.splitlines()
+    assert max(map(len, lines)) <= 60 and len(lines) > 8 and "second line" in lines[-2]
+    assert all(line.startswith("    ") for line in lines[1:-2]), "continuations are indented"

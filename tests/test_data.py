@@ -52,19 +52,39 @@ def test_search_order_root_then_env_then_cache_then_debian(isolated_data, make_s
 
 def test_nothing_found_names_every_place_and_both_fixes(isolated_data):
     with pytest.raises(DatasetError) as err:
-        load_fashion_mnist("train", isolated_data / "empty", download=False)
+        load_fashion_mnist("train", download=False)
     msg = str(err.value)
-    for place in (isolated_data / "empty", isolated_data / "cache", data.DEBIAN_DIR):
+    for place in (isolated_data / "cache", data.DEBIAN_DIR):
         assert str(place) in msg
     assert "download" in msg
     assert "apt-get install dataset-fashion-mnist" in msg and "VITBOOK_DATA" in msg
 
 
-def test_a_split_with_only_one_of_its_files_is_not_found(isolated_data, make_split):
-    make_split(isolated_data / "root")
-    (isolated_data / "root" / "t10k-labels-idx1-ubyte.gz").unlink()
-    with pytest.raises(DatasetError, match="not found"):
-        load_fashion_mnist("test", isolated_data / "root", download=False)
+@pytest.mark.parametrize("how", ["argument", "VITBOOK_DATA"])
+@pytest.mark.parametrize("case, expected", [
+    ("missing folder", "does not exist"),
+    ("empty folder", "found an empty folder"),
+    ("images without labels", r"t10k-labels-idx1-ubyte\[\.gz\].*found \['t10k-images"),
+    ("one .gz file", "is a file; give the folder"),
+])
+def test_a_named_place_is_used_or_named_in_the_error_never_replaced(
+        isolated_data, make_split, monkeypatch, how, case, expected):
+    make_split(isolated_data / "cache", n=4)  # other data that must not be substituted
+    make_split(data.DEBIAN_DIR, n=6)
+    place = isolated_data / "named"
+    if case == "empty folder":
+        place.mkdir()
+    elif case != "missing folder":
+        make_split(place)
+        (place / "t10k-labels-idx1-ubyte.gz").unlink()
+        if case == "one .gz file":
+            place = place / "t10k-images-idx3-ubyte.gz"
+    root = place if how == "argument" else None
+    if how == "VITBOOK_DATA":
+        monkeypatch.setenv("VITBOOK_DATA", str(place))
+    with pytest.raises(DatasetError, match=expected) as err:
+        load_fashion_mnist("test", root, download=False)
+    assert str(place) in str(err.value) and ("root=" if root else "VITBOOK_DATA=") in str(err.value)
 
 
 def test_truncated_gzip_names_the_file(isolated_data, make_split):

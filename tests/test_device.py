@@ -31,3 +31,21 @@ def test_seed_everything_repeats_random_draws():
     seed_everything(3)
     assert torch.equal(torch.rand(4), first[0])
     assert torch.equal(torch.nn.Linear(4, 2).weight, first[1])
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without a GPU")
+def test_asking_for_cuda_without_a_gpu_says_so_and_offers_the_cpu():
+    from vitbook.data import FashionMNIST
+    from vitbook.pretrained import load_trained
+    from vitbook.train import DeviceData
+
+    with pytest.raises(ValueError, match="no CUDA device is present on this machine.*device='cpu'"):
+        get_device("cuda")
+    split = FashionMNIST(torch.zeros(2, 1, 28, 28, dtype=torch.uint8), torch.zeros(2, dtype=torch.long), (), None)
+    with pytest.raises(ValueError, match="no CUDA device is present"):
+        DeviceData(split, "cuda")
+    with pytest.raises(ValueError, match="no CUDA device is present"):
+        load_trained(device="cuda")
+    with pytest.raises(ValueError, match="'gpu' is not a device"):
+        get_device("gpu")
+    assert get_device("cpu") == torch.device("cpu")

@@ -2,6 +2,7 @@ import math
 import re
 
 import nbformat
+import numpy as np
 import pytest
 import torch
 
@@ -61,7 +62,9 @@ def test_every_chapter_has_its_coded_exercise_listed():
 
 @pytest.mark.parametrize("answer, message", [
     (lambda patches, p, c: None, "returned None: did you forget the `return`"),
-    (lambda patches, p, c: [1, 2], "returned a list, expected Tensor"),
+    (lambda patches, p, c: [1, 2], "returned a list, expected a torch.Tensor"),
+    (lambda patches, p, c: patches.reshape(2, 1, 28, 28).half(), "dtype torch.float16, expected float32"),
+    (lambda patches, p, c: (patches.reshape(2, 1, 28, 28) * 0).long(), "dtype torch.int64, expected float32"),
     (lambda patches, p, c: patches, r"shape \(2, 49, 16\), but should have 4: \(2, 1, 28, 28\)"),
     (lambda patches, p, c: patches.reshape(2, 1, 28, 28), "max \\|difference\\| = .* at index .*patch size 4"),
     (lambda patches, p, c: patches[7], "raised IndexError: index 7 is out of bounds"),
@@ -110,8 +113,59 @@ def test_parameter_count_off_by_the_biases_says_by_how_much():
         return 0
     with pytest.raises(ExerciseError, match="returned 0, but that ViT has .* parameters"):
         exercises.check_count_parameters(no_biases)
-    with pytest.raises(ExerciseError, match="returned a float, expected int"):
-        exercises.check_count_parameters(lambda **config: 1.0)
+    with pytest.raises(ExerciseError, match="returned 1.5, expected a whole number"):
+        exercises.check_count_parameters(lambda **config: 1.5)
+    with pytest.raises(ExerciseError, match="returned a str, expected a whole number"):
+        exercises.check_count_parameters(lambda **config: "12")
+    with pytest.raises(ExerciseError, match=r"returned a Tensor of shape \(2,\), expected a whole number"):
+        exercises.check_count_parameters(lambda **config: torch.zeros(2))
+
+
+def exact_count(**config):
+    from vitbook.vit import ViT
+    return sum(p.numel() for p in ViT(**config).parameters())
+
+
+@pytest.mark.parametrize("convert", [int, float, np.int64, np.float32, torch.tensor],
+                         ids=["int", "float", "numpy-int", "numpy-float", "tensor"])
+def test_a_numerically_right_count_is_accepted_whatever_its_type(capsys, convert):
+    exercises.check_count_parameters(lambda **config: convert(exact_count(**config)))
+    assert capsys.readouterr().out.startswith("✓ Correct")
+
+
+@pytest.mark.parametrize("convert", [float, np.float64, torch.tensor, lambda x: torch.tensor([x])],
+                         ids=["float", "numpy", "0-d tensor", "1-element tensor"])
+def test_a_right_learning_rate_factor_is_accepted_whatever_its_type(capsys, convert):
+    from vitbook.train import schedule_factor
+
+    def lr_factor(step, total, warmup):
+        if step < warmup:
+            return convert((step + 1) / warmup)
+        return convert(0.5 * (1 + math.cos(math.pi * (step - warmup) / max(1, total - warmup))))
+    exercises.check_lr_schedule(lr_factor)
+    assert capsys.readouterr().out.startswith("✓ Correct")
+
+
+def test_a_float64_table_is_as_right_as_a_float32_one(capsys):
+    answer = define(solution_cell("02_tokens.ipynb", "sincos"), "sincos")
+    exercises.check_sincos_1d(lambda positions, dim: answer(positions, dim).double())
+    exercises.check_sincos_1d(lambda positions, dim: answer(positions, dim).float())
+    assert capsys.readouterr().out.count("✓ Correct") == 2
+
+
+def test_importing_the_packages_answer_is_not_an_answer():
+    from functools import partial
+
+    from vitbook.tokens import sincos_1d
+    from vitbook.train import schedule_factor
+
+    def wraps(positions, dim):
+        return sincos_1d(positions, dim)
+    for answer in (sincos_1d, wraps):
+        with pytest.raises(ExerciseError, match="vitbook's `vitbook.tokens.sincos_1d`: the exercise asks for your own code"):
+            exercises.check_sincos_1d(answer)
+    with pytest.raises(ExerciseError, match="is vitbook's `vitbook.train.schedule_factor`"):
+        exercises.check_lr_schedule(partial(schedule_factor, schedule="cosine"))
 
 
 def test_schedule_without_warm_up_is_caught():

@@ -71,8 +71,39 @@ def test_wrong_image_size_is_a_clear_error():
 
 def test_missing_batch_dimension_is_a_clear_error():
     embed = PatchEmbedding(img_size=28, patch_size=4)
-    with pytest.raises(ShapeError, match=r"got \(1, 28, 28\).*unsqueeze\(0\)"):
+    with pytest.raises(ShapeError, match=r"got shape \(1, 28, 28\).*unsqueeze\(0\)"):
         embed(torch.rand(1, 28, 28))
+
+
+@pytest.mark.parametrize("images, expected", [
+    (torch.rand(28, 28), r"single 28x28 image needs a channel and a batch dimension: image\[None, None\]"),
+    (torch.rand(28, 28, 1), r"one channels-last image \(H, W, C\): image.permute\(2, 0, 1\).unsqueeze\(0\)"),
+    (torch.rand(4, 28, 28, 1), r"looks channels-last .*images.permute\(0, 3, 1, 2\)"),
+    (torch.rand(2, 3, 1, 28, 28), r"batch of batches.*images.flatten\(0, 1\)"),
+    (torch.rand(2, 1, 28, 32), r"got 28x32 .*takes square 28x28 images: resize or crop"),
+], ids=["2-d", "hwc", "bhwc", "5-d", "non-square"])
+def test_shape_errors_give_the_fix_that_fits_the_case(images, expected):
+    embed = PatchEmbedding(img_size=28, patch_size=4)
+    with pytest.raises(ShapeError, match=expected) as err:
+        embed(images)
+    assert "in_channels=28" not in str(err.value) and "img_size=28" not in str(err.value)
+
+
+def test_a_numpy_array_is_told_to_become_a_tensor():
+    embed = PatchEmbedding(img_size=28, patch_size=4)
+    with pytest.raises(TypeError, match=r"numpy.ndarray of shape \(2, 1, 28, 28\).*torch.as_tensor"):
+        embed(torch.rand(2, 1, 28, 28).numpy())
+
+
+@pytest.mark.parametrize("dtype, expected", [
+    (torch.uint8, r"images are torch.uint8: standardise them with vitbook.data.standardize"),
+    (torch.float64, r"images are torch.float64: convert them with images.to\(torch.float32\)"),
+    (torch.float16, r"images are torch.float16: convert them with images.to\(torch.float32\)"),
+])
+def test_a_wrong_dtype_says_what_was_given_and_how_to_convert(dtype, expected):
+    embed = PatchEmbedding(img_size=28, patch_size=4)
+    with pytest.raises(TypeError, match=expected):
+        embed(torch.zeros(2, 1, 28, 28, dtype=dtype))
 
 
 def test_patchify_rejects_sizes_the_patch_does_not_divide():

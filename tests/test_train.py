@@ -134,6 +134,10 @@ def test_unreadable_checkpoints_give_clear_errors(tmp_path):
     bad.write_bytes(b"not a checkpoint")
     with pytest.raises(RuntimeError, match="bad.pt is not a readable checkpoint"):
         load_checkpoint(bad)
+    tensor = tmp_path / "tensor.pt"
+    torch.save(torch.ones(3), tensor)
+    with pytest.raises(RuntimeError, match="tensor.pt is not a readable checkpoint: it holds a Tensor"):
+        load_checkpoint(tensor)
 
 
 def test_first_is_a_view_of_the_first_images(small_data):

@@ -20,6 +20,27 @@ def test_logits_equal_timm(config):
         torch.testing.assert_close(model(x), ref(x), atol=1e-5, rtol=0)
 
 
+@pytest.mark.parametrize("dim, mlp_dim", [(56, 115), (48, 100), (96, 257), (40, 41)])
+def test_timm_equivalent_keeps_any_mlp_width(dim, mlp_dim):
+    torch.manual_seed(0)
+    model = ViT(img_size=28, patch_size=7, dim=dim, depth=2, num_heads=4, mlp_dim=mlp_dim).eval()
+    ref = timm_equivalent(model).eval()
+    assert ref.blocks[0].mlp.fc1.out_features == mlp_dim
+    x = torch.randn(2, 1, 28, 28)
+    with torch.no_grad():
+        torch.testing.assert_close(model(x), ref(x), atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("arg, value, expected", [
+    ("depth", -1, "depth must be an integer >= 0"), ("num_classes", 0, "num_classes must be a positive"),
+    ("mlp_dim", 0, "mlp_dim must be a positive"), ("dim", 2.5, "dim must be a positive"),
+    ("num_heads", 0, "num_heads must be a positive"), ("dropout", 1.5, "dropout is a probability"),
+])
+def test_configurations_that_make_no_sense_are_rejected(arg, value, expected):
+    with pytest.raises(ValueError, match=expected):
+        ViT(**dict(SMALL, **{arg: value}))
+
+
 def test_sincos_model_has_no_timm_counterpart():
     with pytest.raises(ValueError, match="no fixed sin-cos table"):
         timm_equivalent(ViT(**SMALL, position="sincos"))

@@ -15,13 +15,14 @@ The committed outputs of the chapters come from::
 
     python -m vitbook.book run [book/01_patches.ipynb ...]   # default: every chapter
 
-which executes each notebook top to bottom in a fresh kernel and saves it in place.
+which executes each notebook top to bottom in a fresh kernel and saves it in place
+(``--out FOLDER`` saves the executed copies there instead, for grading).
 """
 
 from __future__ import annotations
 
+import argparse
 import re
-import sys
 from pathlib import Path
 
 import nbformat
@@ -57,19 +58,35 @@ def badge_markdown(config: dict, notebook: Path) -> str:
 
 
 def install_source(config: dict) -> str:
+    """The install cell: on Colab, pip-install `vitbook` from the repository and stop
+    right there, with a message saying what to check, if that fails."""
     return ("# On Colab, install the book's helpers (`vitbook`); elsewhere, do nothing.\n"
-            "import sys\n"
+            "import subprocess, sys\n"
             "if \"google.colab\" in sys.modules:\n"
-            f"    %pip install -q \"vitbook @ git+{config['repository']['url']}\"")
+            f"    source = \"git+{config['repository']['url']}\"\n"
+            "    pip = [sys.executable, \"-m\", \"pip\", \"install\", \"-q\", f\"vitbook @ {source}\"]\n"
+            "    if subprocess.run(pip).returncode:\n"
+            "        raise RuntimeError(f\"Installing the book's helpers from {source} failed (pip's \"\n"
+            "                           \"message is above). Check that the runtime is connected to \"\n"
+            "                           \"the internet and that this address opens in a browser, \"\n"
+            "                           \"then run this cell again. The chapter cannot run without it.\")")
 
 
 def sync_notebook(nb: nbformat.NotebookNode, config: dict, notebook: Path) -> bool:
-    """Put the badge and the install cell of `notebook` in place; True if `nb` changed.
+    """Put the badge, the install cell and the nbgrader metadata of `notebook` in place;
+    True if `nb` changed."""
+    before = nbformat.writes(nb)
+    set_colab_cells(nb, config, notebook)
+    mark_for_nbgrader(nb)
+    return nbformat.writes(nb) != before
+
+
+def set_colab_cells(nb: nbformat.NotebookNode, config: dict, notebook: Path) -> None:
+    """Point the badge and the install cell at `notebook` in the repository of `config`.
 
     The badge goes on the line after the title of the first (markdown) cell; the install
     cell comes right after that cell.
     """
-    before = nbformat.writes(nb)
     title, *body = nb.cells[0].source.split("\n")
     body = [line for line in body if BADGE_IMAGE not in line]
     while body and not body[0].strip():
@@ -80,8 +97,6 @@ def sync_notebook(nb: nbformat.NotebookNode, config: dict, notebook: Path) -> bo
     nb.cells[:] = [nb.cells[0], cell] + [c for c in nb.cells[1:] if c is not cell]
     cell.source = install_source(config)
     cell.metadata["tags"] = [INSTALL_TAG, "remove-cell"]
-    mark_for_nbgrader(nb)
-    return nbformat.writes(nb) != before
 
 
 def mark_for_nbgrader(nb: nbformat.NotebookNode) -> None:
@@ -118,31 +133,47 @@ def sync(root: Path) -> list[Path]:
     return changed
 
 
-def run(root: Path, notebooks: list[Path]) -> None:
-    """Execute each notebook top to bottom in a fresh kernel and save it with its outputs."""
+def run(root: Path, notebooks: list[Path], out: Path | None = None, allow_errors: bool = False) -> list[Path]:
+    """Execute each notebook top to bottom in a fresh kernel and save it with its outputs:
+    in place, or into the folder `out` (for grading a student's copy without touching it).
+    With `allow_errors`, a failing cell does not stop the run (its error is saved)."""
     from nbclient import NotebookClient
 
+    written = []
     for path in notebooks or chapter_paths(root):
         nb = nbformat.read(root / path, as_version=4)
         print(f"running {path} ...", flush=True)
-        NotebookClient(nb, timeout=3600, kernel_name="python3",
+        NotebookClient(nb, timeout=3600, kernel_name="python3", allow_errors=allow_errors,
                        resources={"metadata": {"path": str((root / path).parent)}}).execute()
         # Widgets need a live kernel; the book shows a static figure beside each one, so
         # their saved state (which would pull the widget manager into every page) goes.
         nb.metadata.pop("widgets", None)
-        nbformat.write(nb, root / path)
+        target = root / path if out is None else out / Path(path).name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        nbformat.write(nb, target)
+        written.append(target)
+    return written
 
 
-USAGE = """usage (from the book's root folder):
-  python -m vitbook.book sync              write badges and install cells from _config.yml
-  python -m vitbook.book run [NOTEBOOK...] execute chapters in place (default: all)"""
-
-if __name__ == "__main__":
-    command, *args = sys.argv[1:] or [""]
-    if command == "sync" and not args:
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m vitbook.book",
+                                     description="Run from the book's root folder.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("sync", help="write badges, install cells and nbgrader metadata from _config.yml")
+    runner = commands.add_parser("run", help="execute notebooks top to bottom (default: every chapter)")
+    runner.add_argument("notebooks", nargs="*", type=Path)
+    runner.add_argument("--out", type=Path, help="save the executed copies into this folder "
+                        "instead of overwriting the notebooks (for grading)")
+    runner.add_argument("--allow-errors", action="store_true",
+                        help="keep going past failing cells (a student's unfinished exercise)")
+    args = parser.parse_args(argv)
+    if args.command == "sync":
         for changed in sync(Path.cwd()):
             print(f"updated {changed}")
-    elif command == "run":
-        run(Path.cwd(), [Path(a) for a in args])
     else:
-        sys.exit(USAGE)
+        for path in run(Path.cwd(), args.notebooks, args.out, args.allow_errors):
+            print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()

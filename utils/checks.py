@@ -6,6 +6,7 @@ same on CPU and GPU); failure raises an error that says what was expected and wh
 
 from __future__ import annotations
 
+import textwrap
 from typing import Sequence
 
 import torch
@@ -77,13 +78,16 @@ def check_close(actual, expected, name: str = "actual", *, atol: float = 1e-5,
         print(f"✓ {name}: equal within atol={atol:g}, rtol={rtol:g}")
 
 
-def show_error(make_it_fail) -> None:
-    """Call `make_it_fail()` and print the ValueError (or IndexError, for an index out of
-    range) it raises, so that a notebook can show an error message and go on. A call that
-    does not fail is itself an error."""
+def show_error(make_it_fail, width: int = 80) -> None:
+    """Call `make_it_fail()` and print the ValueError, TypeError (a wrong type or dtype) or
+    IndexError (an index out of range) it raises, wrapped to the page's width, so that a
+    notebook can show an error message and go on. A call that does not fail is itself an
+    error."""
     try:
         make_it_fail()
-    except (ValueError, IndexError) as err:
-        print(f"{type(err).__name__}: {err}\n")
+    except (ValueError, TypeError, IndexError) as err:
+        message = f"{type(err).__name__}: {err}"
+        print("\n".join(textwrap.fill(line, width, subsequent_indent="    ") if line.strip() else line
+                        for line in message.splitlines()) + "\n")
         return
-    raise AssertionError("expected a ValueError or IndexError, but the call succeeded")
+    raise AssertionError("expected a ValueError, TypeError or IndexError, but the call succeeded")

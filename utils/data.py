@@ -4,7 +4,9 @@
 files (`train-images-idx3-ubyte.gz`, `train-labels-idx1-ubyte.gz`, `t10k-...`; plain or
 gzipped, directly in the folder or in torchvision's `FashionMNIST/raw/` layout):
 
-1. the `root` argument, or else the ``VITBOOK_DATA`` environment variable;
+1. the `root` argument, or else the ``VITBOOK_DATA`` environment variable: a place the
+   user names is the only place looked at, and the call fails (naming it and what is
+   missing there) if the split is not there;
 2. the local cache: ``VITBOOK_CACHE`` or ``~/.cache/vitbook/fashion-mnist``;
 3. Debian's ``dataset-fashion-mnist`` package: ``/usr/share/datasets/fashion-mnist``;
 4. a download through torchvision into the cache (needs internet, as on Colab).
@@ -76,8 +78,11 @@ def load_fashion_mnist(split: str = "train", root: str | os.PathLike | None = No
     """
     if split not in _PREFIX:
         raise ValueError(f"split must be 'train' or 'test', not {split!r}")
+    named = "root" if root is not None else "VITBOOK_DATA"
     root = root if root is not None else os.environ.get("VITBOOK_DATA")
-    places = ([("root", Path(root))] if root else []) + [("cache", cache_dir()), ("Debian package", DEBIAN_DIR)]
+    if root:  # the place the user named, and no other: never substitute other data
+        return _read_split(*_named_split(Path(root), split, named), normalize=normalize)
+    places = [("cache", cache_dir()), ("Debian package", DEBIAN_DIR)]
     for _, folder in places:
         found = _find_split(folder, split)
         if found:
@@ -93,6 +98,27 @@ def load_fashion_mnist(split: str = "train", root: str | os.PathLike | None = No
         tried.append("download: not attempted (download=False)")
     raise DatasetError(f"Fashion-MNIST ({split}) was not found. Tried, in order:\n"
                        + "\n".join(f"  {i}. {t}" for i, t in enumerate(tried, 1)) + "\n" + _FIX)
+
+
+def _named_split(folder: Path, split: str, named: str) -> tuple[Path, Path]:
+    """The (images, labels) files of `split` in the folder the user named as `named`, or a
+    DatasetError naming the folder and what is missing there."""
+    if not folder.exists():
+        raise DatasetError(f"{named}={str(folder)!r} does not exist. Give the folder that holds "
+                           f"the four Fashion-MNIST *-ubyte.gz files (or unset {named} to let "
+                           "the book look in its usual places)")
+    if not folder.is_dir():
+        raise DatasetError(f"{named}={str(folder)!r} is a file; give the folder that holds it "
+                           f"and the other Fashion-MNIST files: {str(folder.parent)!r}")
+    found = _find_split(folder, split)
+    if found:
+        return found
+    wanted = [f"{_PREFIX[split]}-{kind}-ubyte[.gz]" for kind in ("images-idx3", "labels-idx1")]
+    present = sorted(p.name for p in folder.iterdir())[:8]
+    raise DatasetError(f"{named}={str(folder)!r} does not hold the {split} split: expected "
+                       f"{' and '.join(wanted)} in it (or in its FashionMNIST/raw/ folder), "
+                       f"found {present or 'an empty folder'}. Put the files there, or unset "
+                       f"{named} to let the book look in its usual places")
 
 
 def _find_split(folder: Path, split: str) -> tuple[Path, Path] | None:

@@ -11,9 +11,24 @@ import torch
 QUICK_ENV = "VITBOOK_QUICK"
 
 
-def get_device() -> torch.device:
-    """CUDA when a GPU is there, else the CPU. Every chapter runs on both."""
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+def get_device(device: torch.device | str | None = None) -> torch.device:
+    """The device to use: `device` when given (checked to exist), else CUDA when a GPU is
+    there, else the CPU. Every chapter runs on both."""
+    if device is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(device)
+    except (RuntimeError, TypeError) as err:
+        raise ValueError(f"{device!r} is not a device: use 'cpu' or 'cuda'") from err
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {str(device)!r} was asked for, but no CUDA device is present on "
+                         "this machine. The CPU works for everything in the book: use device='cpu' "
+                         "(or vitbook.device.get_device(), which picks CUDA only when there is a GPU)")
+    if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
+        raise ValueError(f"device {str(device)!r} was asked for, but this machine has "
+                         f"{torch.cuda.device_count()} CUDA device(s): cuda:0 ... "
+                         f"cuda:{torch.cuda.device_count() - 1}")
+    return device
 
 
 def seed_everything(seed: int = 0) -> None:

@@ -24,11 +24,31 @@ class ExerciseError(AssertionError):
     """The answer is not right yet; the message says why."""
 
 
-def _call(name: str, fn: Callable, *args, expect: type | tuple = torch.Tensor, **kwargs):
+def _own_code(name: str, fn: Callable, package_fn: Callable | None) -> None:
+    """Refuse an answer that is the package's own solution, or that just calls it."""
+    __tracebackhide__ = True
+    target = getattr(fn, "func", fn)  # functools.partial
+    module = getattr(target, "__module__", None) or ""
+    calls_it = False
+    if package_fn is not None and hasattr(target, "__code__"):
+        names = target.__code__.co_names
+        enclosed = [getattr(cell, "cell_contents", None) for cell in target.__closure__ or ()]
+        calls_it = (any(target.__globals__.get(n) is package_fn for n in names)
+                    or any(obj is package_fn for obj in enclosed)
+                    or (package_fn.__name__ in names and "vitbook" in names))
+    if module.startswith("vitbook") or target is package_fn or calls_it:
+        own = f"vitbook's `{package_fn.__module__}.{package_fn.__name__}`" if package_fn else "vitbook's own code"
+        raise ExerciseError(f"{name} {'calls' if calls_it else 'is'} {own}: the exercise asks for your "
+                            "own code. Write the computation yourself (the package's version is "
+                            "what the check compares with)")
+
+
+def _call(name: str, fn: Callable, *args, package_fn: Callable | None = None, **kwargs):
     """Run the student's `fn`, turning every way it can fail into an ExerciseError."""
     __tracebackhide__ = True
     if not callable(fn):
         raise ExerciseError(f"{name} should be a function, but it is {type(fn).__name__}")
+    _own_code(name, fn, package_fn)
     try:
         result = fn(*args, **kwargs)
     except NotImplementedError:
@@ -39,14 +59,41 @@ def _call(name: str, fn: Callable, *args, expect: type | tuple = torch.Tensor, *
         raise ExerciseError(f"{name}({arg_shapes}) raised {type(err).__name__}: {err}") from None
     if result is None:
         raise ExerciseError(f"{name} returned None: did you forget the `return`?")
-    if not isinstance(result, expect) or isinstance(result, bool):
-        wanted = " or ".join(t.__name__ for t in (expect if isinstance(expect, tuple) else (expect,)))
-        raise ExerciseError(f"{name} returned a {type(result).__name__}, expected {wanted}")
     return result
 
 
-def _compare(name: str, got: torch.Tensor, want: torch.Tensor, hint: str = "", atol: float = 1e-6) -> None:
+def _tensor(name: str, result) -> torch.Tensor:
+    """`result` as a floating-point tensor, or an ExerciseError saying what type came."""
     __tracebackhide__ = True
+    if not isinstance(result, torch.Tensor):
+        raise ExerciseError(f"{name} returned a {type(result).__name__}, expected a torch.Tensor")
+    if not result.is_floating_point() or result.dtype in (torch.float16, torch.bfloat16):
+        raise ExerciseError(f"{name} returned a tensor of dtype {result.dtype}, expected float32 "
+                            "(float64 is fine too): the values need full floating-point precision. "
+                            "Compute in float32, e.g. convert integer positions with .float()")
+    return result
+
+
+def _number(name: str, result, *, whole: bool = False) -> float:
+    """`result` as a number, whatever its Python type (int, float, a numpy scalar, a
+    one-element tensor), or an ExerciseError; `whole` numbers must have no fraction."""
+    __tracebackhide__ = True
+    kind = "a whole number" if whole else "a number"
+    if isinstance(result, (bool, str, bytes)) or (hasattr(result, "numel") and result.numel() != 1):
+        shape = f" of shape {tuple(result.shape)}" if hasattr(result, "shape") else ""
+        raise ExerciseError(f"{name} returned a {type(result).__name__}{shape}, expected {kind}")
+    try:
+        value = float(result)
+    except (TypeError, ValueError):
+        raise ExerciseError(f"{name} returned a {type(result).__name__}, expected {kind}") from None
+    if whole and value != int(value):
+        raise ExerciseError(f"{name} returned {value}, expected a whole number (a count has no fraction)")
+    return value
+
+
+def _compare(name: str, got, want: torch.Tensor, hint: str = "", atol: float = 1e-6) -> None:
+    __tracebackhide__ = True
+    got = _tensor(name, got)
     try:
         check_shape(got, tuple(want.shape), f"the result of {name}", quiet=True)
         check_close(got.double(), want.double(), f"the result of {name}", atol=atol, rtol=0, quiet=True)
@@ -73,7 +120,7 @@ def check_sincos_1d(sincos: Callable) -> None:
     __tracebackhide__ = True
     for n, dim in ((7, 16), (50, 64)):
         positions = torch.arange(n)
-        got = _call("sincos", sincos, positions, dim)
+        got = _call("sincos", sincos, positions, dim, package_fn=sincos_1d)
         _compare("sincos", got, sincos_1d(positions, dim), atol=1e-5,
                  hint=f" (test case: {n} positions, width {dim}; channel i < dim/2 is "
                       "sin(pos * 10000 ** (-i / (dim/2))), channel dim/2 + i the matching cos)")
@@ -117,11 +164,11 @@ def check_count_parameters(count_parameters: Callable) -> None:
                dict(img_size=32, patch_size=8, in_channels=3, num_classes=100, dim=96, depth=3,
                     num_heads=3, mlp_dim=384))
     for config in configs:
-        got = _call("count_parameters", count_parameters, expect=int, **config)
+        got = _number("count_parameters", _call("count_parameters", count_parameters, **config), whole=True)
         want = sum(p.numel() for p in ViT(**config).parameters())
         if got != want:
-            raise ExerciseError(f"count_parameters({config}) returned {got:,}, but that ViT has "
-                                f"{want:,} parameters (off by {got - want:+,}). Count each part: "
+            raise ExerciseError(f"count_parameters({config}) returned {got:,.0f}, but that ViT has "
+                                f"{want:,} parameters (off by {got - want:+,.0f}). Count each part: "
                                 "patch conv, <cls>, positions, per block 2 LayerNorms + qkv + proj "
                                 "+ MLP, final LayerNorm, head; every layer has a bias")
     print("✓ Correct: your formula matches both models.")
@@ -133,7 +180,8 @@ def check_lr_schedule(lr_factor: Callable) -> None:
     __tracebackhide__ = True
     for total, warmup in ((100, 10), (1000, 0), (50, 50)):
         for step in sorted({0, warmup // 2, max(warmup - 1, 0), warmup, (warmup + total) // 2, total - 1}):
-            got = _call("lr_factor", lr_factor, step, total, warmup, expect=(float, int))
+            got = _number("lr_factor", _call("lr_factor", lr_factor, step, total, warmup,
+                                             package_fn=schedule_factor))
             want = schedule_factor(step, total, warmup, "cosine")
             if abs(got - want) > 1e-6:
                 phase = "warm-up" if step < warmup else "cosine decay"

@@ -12,26 +12,69 @@ def _divisors(n: int) -> list[int]:
     return [d for d in range(1, n + 1) if n % d == 0]
 
 
-def _check_images(images: torch.Tensor, patch_size: int, who: str,
+def _shape_hint(shape: tuple, channels: int | None, size: int | None) -> str:
+    """What a wrongly shaped image batch most likely is, and how to fix it."""
+    want_c = channels or "C"
+    if len(shape) == 2:
+        return f"A single {shape[0]}x{shape[1]} image needs a channel and a batch dimension: image[None, None]"
+    if len(shape) == 3:
+        if channels is not None and shape[-1] == channels and shape[0] != channels:
+            return ("This looks like one channels-last image (H, W, C): "
+                    "image.permute(2, 0, 1).unsqueeze(0)")
+        return "A single image (C, H, W) needs a batch dimension: images.unsqueeze(0)"
+    if len(shape) == 5:
+        return ("Five dimensions: is this a batch of batches, or a video? "
+                f"Merge the leading dimensions, e.g. images.flatten(0, 1) -> (N, {want_c}, H, W)")
+    return f"Give the images as one tensor (batch, {want_c}, height, width)"
+
+
+def _check_images(images, patch_size: int, who: str,
                   channels: int | None = None, size: int | None = None) -> None:
-    """Raise a ShapeError that says what is wrong with `images` for `who`."""
-    if not isinstance(images, torch.Tensor) or images.ndim != 4:
-        got = tuple(images.shape) if hasattr(images, "shape") else type(images).__name__
-        raise ShapeError(f"{who} expects a batch of images (batch, channels, height, width), got {got}. "
-                         "A single image needs a batch dimension: images.unsqueeze(0)")
-    _, c, h, w = images.shape
+    """Raise a ShapeError (or TypeError, for the type) that says what is wrong with
+    `images` for `who`, and how to fix it."""
+    if not isinstance(images, torch.Tensor):
+        if hasattr(images, "shape") and hasattr(images, "dtype"):  # a numpy array
+            raise TypeError(f"{who} expects a torch.Tensor, got a {type(images).__module__}."
+                            f"{type(images).__name__} of shape {tuple(images.shape)}: "
+                            "convert it with torch.as_tensor(images)")
+        raise TypeError(f"{who} expects a torch.Tensor of images (batch, channels, height, width), "
+                        f"got {type(images).__name__}")
+    shape = tuple(images.shape)
+    if images.ndim != 4:
+        raise ShapeError(f"{who} expects a batch of images (batch, channels, height, width), "
+                         f"got shape {shape}. {_shape_hint(shape, channels, size)}")
+    _, c, h, w = shape
     if channels is not None and c != channels:
+        if shape[-1] == channels and c == h:
+            raise ShapeError(f"{who} expects channels first (batch, {channels}, height, width), but "
+                             f"shape {shape} looks channels-last (batch, height, width, {channels}): "
+                             "images.permute(0, 3, 1, 2)")
         raise ShapeError(f"{who} was built for {channels} channel(s) but the images have {c} "
-                         f"(shape {tuple(images.shape)}). Build it with in_channels={c}, "
+                         f"(shape {shape}). Build it with in_channels={c}, "
                          "or convert the images (e.g. RGB to grayscale) first")
     if size is not None and (h, w) != (size, size):
+        fix = (f"resize the images to {size}x{size} (F.interpolate) or build it with img_size={h}"
+               if h == w else f"the model takes square {size}x{size} images: resize or crop them to "
+               f"{size}x{size} (F.interpolate)")
         raise ShapeError(f"{who} was built for {size}x{size} images but got {h}x{w} "
-                         f"(shape {tuple(images.shape)}); resize the images or build it with img_size={h}")
+                         f"(shape {shape}); {fix}")
     for side, n in (("height", h), ("width", w)):
         if n % patch_size:
             raise ShapeError(f"image {side} {n} is not divisible by patch size {patch_size} "
                              f"({n} = {n // patch_size}*{patch_size} + {n % patch_size}); "
                              f"patch sizes that divide {n}: {_divisors(n)}")
+
+
+def _check_dtype(images: torch.Tensor, weight: torch.Tensor, who: str) -> None:
+    """A clear error where the images' dtype is not the model's (e.g. uint8 pixels)."""
+    if images.dtype == weight.dtype or torch.is_autocast_enabled(images.device.type):
+        return
+    if not images.is_floating_point():
+        fix = ("standardise them with vitbook.data.standardize(images) (what the book's "
+               "loaders do with normalize=True), or scale them with images.float() / 255")
+    else:
+        fix = f"convert them with images.to({weight.dtype}) (or the model with model.to({images.dtype}))"
+    raise TypeError(f"{who} has {weight.dtype} weights but the images are {images.dtype}: {fix}")
 
 
 def patchify(images: torch.Tensor, patch_size: int) -> torch.Tensor:
@@ -73,5 +116,6 @@ class PatchEmbedding(nn.Module):
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         _check_images(images, self.patch_size, "PatchEmbedding", self.in_channels, self.img_size)
+        _check_dtype(images, self.proj.weight, "PatchEmbedding")
         tokens = self.proj(images)                   # (B, D, H/p, W/p)
         return tokens.flatten(2).transpose(1, 2)     # (B, N, D)

@@ -62,7 +62,7 @@ def load_trained(path: str | os.PathLike = CHECKPOINT, device: torch.device | st
     model = ViT(**state["config"])
     model.load_state_dict(state["model"])
     info = {k: v for k, v in state.items() if k != "model"}
-    return model.to(device).eval(), info
+    return model.to(get_device(device)).eval(), info
 
 
 def main(argv: list[str] | None = None) -> None:

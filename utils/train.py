@@ -24,6 +24,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from .data import FashionMNIST, standardize
+from .device import get_device
 
 
 @dataclass(frozen=True)
@@ -88,9 +89,10 @@ class DeviceData:
     def __init__(self, split: FashionMNIST, device: torch.device | str):
         if split.images.dtype != torch.uint8:
             raise ValueError("DeviceData expects the uint8 images of load_fashion_mnist(normalize=False)")
+        device = get_device(device)
         self.images = split.images.to(device)
         self.labels = split.labels.to(device)
-        self.device = torch.device(device)
+        self.device = device
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -202,10 +204,15 @@ def load_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict:
     if not path.is_file():
         raise FileNotFoundError(f"no checkpoint at {path}")
     try:
-        return torch.load(path, map_location=map_location, weights_only=False)
+        state = torch.load(path, map_location=map_location, weights_only=False)
     except Exception as err:
         raise RuntimeError(f"{path} is not a readable checkpoint ({type(err).__name__}: {err}); "
                            "delete it and train again") from err
+    if not isinstance(state, dict):
+        raise RuntimeError(f"{path} is not a readable checkpoint: it holds a {type(state).__name__}, "
+                           "not the dict of named entries that save_checkpoint writes; "
+                           "delete it and train again")
+    return state
 
 
 def train(model: nn.Module, train_data: DeviceData, test_data: DeviceData, recipe: Recipe, *,

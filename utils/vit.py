@@ -36,6 +36,13 @@ class ViT(nn.Module):
         super().__init__()
         if pool not in POOLS:
             raise ValueError(f"pool must be one of {POOLS}, not {pool!r}")
+        for arg, value, least in (("num_classes", num_classes, 1), ("dim", dim, 1), ("depth", depth, 0),
+                                  ("num_heads", num_heads, 1), ("mlp_dim", mlp_dim, 1)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < least:
+                kind = "a positive integer" if least else "an integer >= 0 (0: no encoder blocks)"
+                raise ValueError(f"{arg} must be {kind}, not {value!r}")
+        if not 0 <= dropout < 1:
+            raise ValueError(f"dropout is a probability in [0, 1), not {dropout!r}")
         self.pool = pool
         self.patch_embed = PatchEmbedding(img_size, patch_size, in_channels, dim)
         self.tokens = ClassTokenAndPositions(self.patch_embed.num_patches, dim, position,
@@ -112,14 +119,20 @@ def timm_equivalent(model: ViT):
 
     if model.tokens.position == "sincos":
         raise ValueError("timm's VisionTransformer has no fixed sin-cos table to compare with")
+    if not model.blocks:
+        raise ValueError("a ViT with depth 0 has no blocks to compare")
     block = model.blocks[0]
+    dim, mlp_dim = model.head.in_features, block.mlp.fc1.out_features
     ref = VisionTransformer(
         img_size=model.patch_embed.img_size, patch_size=model.patch_embed.patch_size,
         in_chans=model.patch_embed.in_channels, num_classes=model.head.out_features,
-        embed_dim=model.head.in_features, depth=len(model.blocks), num_heads=block.attn.num_heads,
-        mlp_ratio=block.mlp.fc1.out_features / model.head.in_features, qkv_bias=True,
+        embed_dim=dim, depth=len(model.blocks), num_heads=block.attn.num_heads,
+        # timm's hidden width is int(dim * mlp_ratio); +0.5 makes it exactly mlp_dim even
+        # when mlp_dim / dim has no exact binary fraction (dim 56, mlp_dim 115)
+        mlp_ratio=(mlp_dim + 0.5) / dim, qkv_bias=True,
         class_token=model.pool == "cls", global_pool="token" if model.pool == "cls" else "avg",
         fc_norm=False, pos_embed="learn" if model.tokens.position == "learned" else "none",
         pos_drop_rate=model.pos_drop.p, proj_drop_rate=model.pos_drop.p)  # the same dropout
+    assert ref.blocks[0].mlp.fc1.out_features == mlp_dim
     ref.load_state_dict(timm_state_dict(model))
     return ref.to(next(model.parameters()).device)
