@@ -165,3 +165,17 @@ def test_config_keeps_execution_off_and_colab_launch():
 def test_no_notebook_sys_path_edits():
     for chapter in CHAPTERS:
         assert "sys.path" not in json.dumps(nbformat.read(ROOT / chapter, as_version=4)["cells"])
+
+
+def test_figure_text_is_never_smaller_than_the_books_minimum():
+    """The site test measures figures at MIN_FONT points; no figure may use less."""
+    from vitbook.plotting import BOOK_STYLE, MIN_FONT
+
+    sizes = [v for k, v in BOOK_STYLE.items() if k.endswith("size") and k != "figure.figsize"]
+    assert sizes and min(sizes) >= MIN_FONT
+    sources = {p.name: p.read_text() for p in (ROOT / "utils").glob("*.py")}
+    sources |= {c.name: "\n".join(cell.source for cell in nbformat.read(ROOT / c, as_version=4).cells)
+                for c in CHAPTERS}
+    for name, text in sources.items():
+        small = [float(n) for n in re.findall(r"fontsize=(\d+(?:\.\d+)?)", text) if float(n) < MIN_FONT]
+        assert not small and not re.search(r"fontsize=[\"']x+-small", text), f"{name}: {small}"

@@ -13,7 +13,9 @@ from nbclient import NotebookClient
 
 from conftest import ROOT
 from vitbook.book import BADGE_IMAGE, chapter_paths, colab_url, load_config
+from vitbook.book import run as book_run
 from vitbook.classroom import ANSWER, SOLUTION_CODE, SOLUTION_TEXT, STUB, write_student_copies
+from vitbook.classroom import main as classroom_main
 
 CHAPTERS = chapter_paths(ROOT)
 
@@ -94,3 +96,34 @@ def test_nbgrader_generates_the_same_assignments(tmp_path):
         assert "YOUR CODE HERE" in text and "YOUR ANSWER HERE" in text
         graded = [c.metadata.nbgrader for c in released.cells if c.metadata.get("nbgrader", {}).get("grade")]
         assert any(g.get("locked") for g in graded), "the autograded check cell"
+    # nbgrader copies the chapters' badges, which open the chapters *with* the solutions:
+    # --relink points them at the released copies, and changes nothing else.
+    release = tmp_path / "release" / "vit"
+    before = {p.name: nbformat.read(p, as_version=4) for p in release.glob("*.ipynb")}
+    classroom_main([str(release), "--relink", "--root", str(ROOT), "--repository-url",
+                    "https://github.com/teacher/course", "--path-in-repository", "release/vit"])
+    config = load_config(ROOT)
+    config["repository"]["url"] = "https://github.com/teacher/course"
+    for chapter in CHAPTERS:
+        old, new = before[chapter.name], nbformat.read(release / chapter.name, as_version=4)
+        expected = colab_url(config, Path("release/vit") / chapter.name)
+        assert expected in new.cells[0].source and colab_url(load_config(ROOT), chapter) not in new.cells[0].source
+        assert "git+https://github.com/teacher/course" in new.cells[1].source
+        assert [c.metadata for c in new.cells] == [c.metadata for c in old.cells], "nbgrader's metadata"
+        assert [c.source for c in new.cells[2:]] == [c.source for c in old.cells[2:]]
+    result = subprocess.run([sys.executable, "-m", "nbgrader", "validate", str(release / CHAPTERS[0].name)],
+                            cwd=tmp_path, capture_output=True, text=True)
+    assert "checksum" not in result.stdout.lower() + result.stderr.lower(), result.stdout[-2000:]
+
+
+def test_a_students_notebook_is_graded_into_another_folder(tmp_path):
+    """`vitbook.book run --out` leaves the submission as it is and saves the executed copy,
+    with every check's verdict, beside it; --allow-errors runs past an unfinished answer."""
+    submitted = tmp_path / "submitted" / CHAPTERS[0].name
+    write_student_copies(ROOT, submitted.parent)
+    original = submitted.read_text()
+    written = book_run(ROOT, [submitted], out=tmp_path / "graded", allow_errors=True)
+    assert written == [tmp_path / "graded" / CHAPTERS[0].name] and submitted.read_text() == original
+    graded = nbformat.read(written[0], as_version=4)
+    errors = [o for c in graded.cells for o in c.get("outputs", []) if o.output_type == "error"]
+    assert errors and all(e.ename == "ExerciseError" for e in errors)

@@ -42,3 +42,12 @@ def test_committed_checkpoint_reproduces_its_recorded_accuracy_on_cpu():
     tolerance = 1e-4 if record["device"].startswith("CPU") else 2e-3
     assert accuracy == pytest.approx(record["test_accuracy"], abs=tolerance)
     assert record["test_accuracy"] > 0.85
+
+
+def test_the_command_never_overwrites_the_shipped_checkpoint_by_default(capsys):
+    from vitbook.pretrained import main
+
+    before = CHECKPOINT.stat().st_mtime_ns
+    with pytest.raises(SystemExit):
+        main([])
+    assert "--out" in capsys.readouterr().err and CHECKPOINT.stat().st_mtime_ns == before

@@ -10,10 +10,12 @@ from urllib.parse import urlparse
 
 import pytest
 import yaml
+from selenium.webdriver.support.ui import WebDriverWait
 
 from conftest import ROOT
 from test_book import readme_command
 from vitbook.book import chapter_paths, colab_url, load_config
+from vitbook.plotting import BOOK_STYLE, MIN_FONT
 
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 
@@ -57,6 +59,20 @@ def site(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def browser():
+    driver = open_browser(1280)
+    yield driver
+    driver.quit()
+
+
+@pytest.fixture
+def phone():
+    """A browser window as wide as a phone's (390 px)."""
+    driver = open_browser(390)
+    yield driver
+    driver.quit()
+
+
+def open_browser(width: int):
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
@@ -64,12 +80,10 @@ def browser():
         assert shutil.which(program), f"{program} is missing: apt-get install chromium chromium-driver"
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
-    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1280,900"):
+    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", f"--window-size={width},900"):
         options.add_argument(arg)
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    yield driver
-    driver.quit()
+    return webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
 
 
 def is_local(url: str) -> bool:
@@ -134,3 +148,47 @@ def test_solutions_are_collapsed(site, browser, chapter):
     n_code, code_shown, n_answers, answers_shown = hidden
     assert n_code >= 1 and not code_shown, "solution code must be collapsed (tag the cell hide-input)"
     assert n_answers >= 1 and not answers_shown, "conceptual solutions must be collapsed"
+
+
+def test_the_chapter_navigation_opens_on_a_phone(site, phone):
+    """The sidebar button (☰) opens the list of chapters on a 390-px screen."""
+    phone.get(f"{site}/{chapter_paths(ROOT)[0].with_suffix('.html').as_posix()}")
+    nav_links = "return [...document.querySelectorAll('.bd-sidebar-primary a.reference')]" \
+                ".filter(a => a.checkVisibility() && a.getBoundingClientRect().right > 0).length"
+    assert phone.execute_script(nav_links) == 0, "the navigation starts closed on a phone"
+    phone.find_element("css selector", "button.primary-toggle").click()
+    WebDriverWait(phone, 5).until(lambda d: d.execute_script(nav_links) >= len(chapter_paths(ROOT)))
+
+
+def test_no_second_navigation_bar_on_the_desktop(site, browser):
+    """Only the book theme's header: no extra navbar with a second search box."""
+    browser.get(f"{site}/{chapter_paths(ROOT)[0].with_suffix('.html').as_posix()}")
+    bars = browser.execute_script("return [...document.querySelectorAll('.bd-header')]"
+                                  ".filter(b => b.checkVisibility() && b.offsetHeight > 0).length")
+    searches = browser.execute_script("return [...document.querySelectorAll('.search-button, "
+                                      ".search-button-field')].filter(b => b.checkVisibility()).length")
+    assert bars == 0 and searches == 1
+
+
+@pytest.mark.parametrize("chapter", chapter_paths(ROOT), ids=str)
+def test_outputs_read_well_on_the_page(site, browser, chapter):
+    """Consecutive prints make one output box; error messages wrap inside the column; and
+    the smallest figure text (MIN_FONT points, the least any figure may use) is at least
+    9 px as rendered: no figure is shrunk below PAGE_WIDTH inches' worth of the column."""
+    browser.get(f"{site}/{chapter.with_suffix('.html').as_posix()}")
+    split = browser.execute_script(
+        "return [...document.querySelectorAll('.cell_output > .output.stream')]"
+        ".filter(o => o.nextElementSibling && o.nextElementSibling.matches('.output.stream')).length")
+    assert split == 0, "consecutive prints should merge (nb_merge_streams)"
+    cut = browser.execute_script(
+        "return [...document.querySelectorAll('.cell_output pre')]"
+        ".filter(p => /^\\w*(Error|Exception): /m.test(p.textContent) && p.scrollWidth > p.clientWidth + 1)"
+        ".map(p => p.textContent.slice(0, 80))")
+    assert not cut, f"error messages wider than the column: {cut}"
+    scales = browser.execute_script(
+        "return [...document.querySelectorAll('.cell_output img')].filter(i => i.naturalWidth)"
+        ".map(i => [i.alt, i.width / i.naturalWidth])")
+    assert scales
+    px_per_point = {alt: scale * BOOK_STYLE["figure.dpi"] / 72 for alt, scale in scales}
+    small = {alt: round(MIN_FONT * p, 1) for alt, p in px_per_point.items() if MIN_FONT * p < 9}
+    assert not small, f"figures whose {MIN_FONT}-point text is under 9 px on the page: {small}"

@@ -19,3 +19,7 @@ Modules, by role:
     classroom   student copies of the chapters
     sphinx_fix  a Sphinx extension that removes duplicated inline scripts
 """
+
+from .plotting import use_book_style
+
+use_book_style()  # one figure style for every chapter: text readable on the page

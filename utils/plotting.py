@@ -1,14 +1,31 @@
-"""Figures the chapters share: labelled image grids and patch overlays."""
+"""The book's figure style, and the figures the chapters share: labelled image grids,
+patch and attention overlays, training curves."""
 
 from __future__ import annotations
 
 import math
 from typing import Sequence
 
+import matplotlib
 import matplotlib.pyplot as plt
 import torch
 
 from .patches import patchify
+
+# The page's text column is about 757 px wide. A figure up to PAGE_WIDTH inches wide,
+# drawn at 100 dpi, is shown at >= 757 / (9 * 72) = 1.17 px per point, so the smallest
+# text allowed, MIN_FONT points, stays >= 9 px on the page (tests/test_site.py measures it).
+PAGE_WIDTH, MIN_FONT = 9.0, 8
+BOOK_STYLE = {
+    "figure.dpi": 100, "savefig.dpi": "figure", "figure.figsize": (7.5, 4.0),
+    "font.size": 10, "axes.titlesize": 10, "axes.labelsize": 10, "figure.titlesize": 11,
+    "xtick.labelsize": 9, "ytick.labelsize": 9, "legend.fontsize": 9, "legend.title_fontsize": 9,
+}
+
+
+def use_book_style() -> None:
+    """Apply BOOK_STYLE (importing `vitbook` does it, so every chapter has it)."""
+    matplotlib.rcParams.update(BOOK_STYLE)
 
 
 def _as_2d(image: torch.Tensor) -> torch.Tensor:
@@ -21,8 +38,9 @@ def show_images(images: torch.Tensor, labels: Sequence[int] | None = None,
                 classes: Sequence[str] | None = None, ncols: int = 8, size: float = 1.4,
                 title: str | None = None, titles: Sequence[str] | None = None) -> None:
     """Show a batch of (N, 1, H, W) images in a grid, each titled with its class name
-    (or with its entry of `titles`)."""
+    (or with its entry of `titles`); `size` (inches a column) shrinks to fit the page."""
     n = len(images)
+    size = min(size, PAGE_WIDTH / ncols)
     nrows = math.ceil(n / ncols)
     fig, axes = plt.subplots(nrows, ncols, figsize=(ncols * size, nrows * (size + 0.3) + 0.4),
                              squeeze=False, layout="constrained")
@@ -31,7 +49,7 @@ def show_images(images: torch.Tensor, labels: Sequence[int] | None = None,
         if i < n:
             ax.imshow(_as_2d(images[i]), cmap="gray")
             if titles is not None:
-                ax.set_title(titles[i], fontsize=8)
+                ax.set_title(titles[i], fontsize=MIN_FONT)
             elif labels is not None:
                 label = int(labels[i])
                 ax.set_title(classes[label] if classes else str(label), fontsize=9)
@@ -41,7 +59,8 @@ def show_images(images: torch.Tensor, labels: Sequence[int] | None = None,
 
 
 def draw_patch_grid(ax: plt.Axes, image: torch.Tensor, patch_size: int, numbers: bool = True) -> None:
-    """Draw `image` on `ax` with the patch grid over it, patches numbered in token order."""
+    """Draw `image` on `ax` with the patch grid over it, patches numbered in token order
+    from 0, as the text and chapter 7 count them."""
     image = _as_2d(image)
     h, w = image.shape
     ax.imshow(image, cmap="gray", extent=(0, w, h, 0))
@@ -53,8 +72,8 @@ def draw_patch_grid(ax: plt.Axes, image: torch.Tensor, patch_size: int, numbers:
     if numbers and (h // patch_size) * cols <= 64:
         for k in range((h // patch_size) * cols):
             r, c = divmod(k, cols)
-            ax.text((c + 0.5) * patch_size, (r + 0.5) * patch_size, str(k + 1), color="yellow",
-                    ha="center", va="center", fontsize=7)
+            ax.text((c + 0.5) * patch_size, (r + 0.5) * patch_size, str(k), color="yellow",
+                    ha="center", va="center", fontsize=MIN_FONT)
     ax.set_xticks([])
     ax.set_yticks([])
     ax.set_title(f"patch {patch_size}x{patch_size}: {(h // patch_size) * cols} tokens")
@@ -73,7 +92,7 @@ def show_patches(image: torch.Tensor, patch_size: int) -> None:
     draw_patch_grid(grid_ax, image, p)
     strip_ax.imshow(strip, cmap="gray", aspect="auto", interpolation="nearest")
     n = len(tokens)
-    strip_ax.set_xticks([(p + 1) * k + p / 2 - 0.5 for k in (0, n - 1)], ["token 1", f"token {n}"])
+    strip_ax.set_xticks([(p + 1) * k + p / 2 - 0.5 for k in (0, n - 1)], ["token 0", f"token {n - 1}"])
     strip_ax.set_yticks([])
     strip_ax.set_title(f"the image as a sequence of {n} tokens, each {p}x{p} = {p * p} pixels")
     plt.show()
@@ -83,7 +102,7 @@ def plot_history(histories: dict, title: str | None = None):
     """Training loss and test accuracy against training seconds, one line per run.
 
     `histories` maps a label to a `vitbook.train.History`. Returns the figure."""
-    fig, (loss_ax, acc_ax) = plt.subplots(1, 2, figsize=(11, 3.6), layout="constrained")
+    fig, (loss_ax, acc_ax) = plt.subplots(1, 2, figsize=(PAGE_WIDTH, 3.4), layout="constrained")
     for i, (label, history) in enumerate(histories.items()):
         loss_ax.plot(history.seconds, history.train_loss, "o-", color=f"C{i}", label=label)
         acc_ax.plot(history.seconds, [100 * a for a in history.test_acc], "o-", color=f"C{i}", label=label)
@@ -128,7 +147,7 @@ def overlay(ax: plt.Axes, image: torch.Tensor, heat: torch.Tensor, title: str | 
     ax.set_xticks([])
     ax.set_yticks([])
     if title:
-        ax.set_title(title, fontsize=8)
+        ax.set_title(title, fontsize=MIN_FONT)
 
 
 def show_attention_grid(image: torch.Tensor, maps: torch.Tensor, title: str, mark: int | None = None,

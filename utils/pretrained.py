@@ -68,7 +68,9 @@ def load_trained(path: str | os.PathLike = CHECKPOINT, device: torch.device | st
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m vitbook.pretrained",
                                      description="Train the book's ViT once and save it for chapter 7.")
-    parser.add_argument("--out", type=Path, default=CHECKPOINT, help=f"where to save it (default {CHECKPOINT})")
+    parser.add_argument("--out", type=Path, required=True,
+                        help=f"where to save it (required: the shipped {CHECKPOINT.name} is never "
+                        "overwritten by default)")
     parser.add_argument("--recipe", choices=RECIPES, default="book",
                         help="book: the GPU recipe; quick: the CPU setting's optimiser")
     parser.add_argument("--epochs", type=int, help="override the recipe's number of epochs")

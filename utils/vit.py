@@ -18,6 +18,19 @@ QUICK_CONFIG = dict(img_size=28, patch_size=7, dim=64, depth=4, num_heads=4, mlp
 POOLS = ("cls", "mean")
 
 
+def init_vit_weights(module: nn.Module) -> nn.Module:
+    """The ViT's initialisation (timm's), in place: every linear layer's weight from a
+    normal distribution with std 0.02 truncated at +-2 std, its bias zero. Convolutions
+    (the patch embedding) keep PyTorch's default; the `<cls>` token and the position
+    table have their own (chapter 2). Returns `module`."""
+    for layer in module.modules():
+        if isinstance(layer, nn.Linear):
+            nn.init.trunc_normal_(layer.weight, std=0.02, a=-0.04, b=0.04)
+            if layer.bias is not None:
+                nn.init.zeros_(layer.bias)
+    return module
+
+
 class ViT(nn.Module):
     """A Vision Transformer: (B, C, H, W) images -> (B, num_classes) logits.
 
@@ -51,10 +64,7 @@ class ViT(nn.Module):
         self.blocks = nn.ModuleList(EncoderBlock(dim, num_heads, mlp_dim, dropout) for _ in range(depth))
         self.norm = nn.LayerNorm(dim, eps=LAYER_NORM_EPS)
         self.head = nn.Linear(dim, num_classes)
-        for module in self.modules():
-            if isinstance(module, nn.Linear):  # timm's init: the conv keeps PyTorch's default
-                nn.init.trunc_normal_(module.weight, std=0.02, a=-0.04, b=0.04)
-                nn.init.zeros_(module.bias)
+        init_vit_weights(self)
 
     def forward(self, images: torch.Tensor, return_attention: bool = False):
         """Logits (B, num_classes); with ``return_attention=True`` also a list with each
