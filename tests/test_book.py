@@ -4,6 +4,7 @@ README and CI."""
 import json
 import os
 import re
+import shlex
 import subprocess
 import sys
 import tomllib
@@ -12,6 +13,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+import yaml
 from packaging.requirements import Requirement
 
 from conftest import ROOT
@@ -179,3 +181,39 @@ def test_figure_text_is_never_smaller_than_the_books_minimum():
     for name, text in sources.items():
         small = [float(n) for n in re.findall(r"fontsize=(\d+(?:\.\d+)?)", text) if float(n) < MIN_FONT]
         assert not small and not re.search(r"fontsize=[\"']x+-small", text), f"{name}: {small}"
+
+
+def test_the_workflow_tests_then_publishes_the_site():
+    """.github/workflows/book.yml runs the README's test and build commands and deploys
+    the folder the build writes to GitHub Pages, from main only."""
+    workflow = yaml.safe_load((ROOT / ".github" / "workflows" / "book.yml").read_text())
+    triggers = workflow.get("on", workflow.get(True))  # YAML 1.1 reads a bare `on` as True
+    assert triggers["push"]["branches"] == ["main"] and "pull_request" in triggers
+    build = workflow["jobs"]["test-and-build"]
+    runs = [step.get("run", "") for step in build["steps"]]
+    assert readme_command("Run all tests") in runs and readme_command("Build the book") in runs
+    assert runs.index(readme_command("Run all tests")) < runs.index(readme_command("Build the book"))
+    upload = next(s for s in build["steps"] if s.get("uses", "").startswith("actions/upload-pages-artifact"))
+    assert upload["with"]["path"] == "_build/html"
+    deploy = workflow["jobs"]["deploy"]
+    assert deploy["needs"] == "test-and-build" and "refs/heads/main" in deploy["if"]
+    assert deploy["permissions"] == {"pages": "write", "id-token": "write"}
+    assert any(s.get("uses", "").startswith("actions/deploy-pages") for s in deploy["steps"])
+
+
+@pytest.mark.parametrize("page", ["README.md", "book/teachers.md"])
+def test_documented_commands_run_as_written(page):
+    """Every `python -m vitbook.book|classroom ...` line of the page parses as it stands
+    (no `[--option …]` placeholders that fail when pasted)."""
+    from vitbook import book, classroom
+
+    parsers = {"vitbook.book": book.parser(), "vitbook.classroom": classroom.parser()}
+    text = (ROOT / page).read_text()
+    commands = re.findall(r"python -m (vitbook\.(?:book|classroom)) ([^`\n]*)", text)
+    assert commands
+    for module, args in commands:
+        args = args.split("&&")[0]
+        try:
+            parsers[module].parse_args(shlex.split(args))
+        except SystemExit:
+            pytest.fail(f"{page}: `python -m {module} {args}` does not parse")

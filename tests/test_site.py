@@ -59,7 +59,7 @@ def site(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def browser():
-    driver = open_browser(1280)
+    driver = open_browser(1366)  # a common laptop screen; the text column is 757 px
     yield driver
     driver.quit()
 

@@ -155,7 +155,7 @@ def run(root: Path, notebooks: list[Path], out: Path | None = None, allow_errors
     return written
 
 
-def main(argv: list[str] | None = None) -> None:
+def parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m vitbook.book",
                                      description="Run from the book's root folder.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -166,7 +166,11 @@ def main(argv: list[str] | None = None) -> None:
                         "instead of overwriting the notebooks (for grading)")
     runner.add_argument("--allow-errors", action="store_true",
                         help="keep going past failing cells (a student's unfinished exercise)")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parser().parse_args(argv)
     if args.command == "sync":
         for changed in sync(Path.cwd()):
             print(f"updated {changed}")

@@ -78,7 +78,7 @@ def check_close(actual, expected, name: str = "actual", *, atol: float = 1e-5,
         print(f"✓ {name}: equal within atol={atol:g}, rtol={rtol:g}")
 
 
-def show_error(make_it_fail, width: int = 80) -> None:
+def show_error(make_it_fail, width: int = 72) -> None:
     """Call `make_it_fail()` and print the ValueError, TypeError (a wrong type or dtype) or
     IndexError (an index out of range) it raises, wrapped to the page's width, so that a
     notebook can show an error message and go on. A call that does not fail is itself an

@@ -101,7 +101,7 @@ def write_student_copies(root: Path, out: Path, repository_url: str | None = Non
     return written
 
 
-def main(argv: list[str] | None = None) -> None:
+def parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m vitbook.classroom",
                                      description="Write student copies of every chapter.")
     parser.add_argument("out", type=Path, help="folder for the student notebooks, e.g. students/")
@@ -112,7 +112,11 @@ def main(argv: list[str] | None = None) -> None:
                         "(default: OUT's path relative to the book, or its name)")
     parser.add_argument("--relink", action="store_true", help="OUT already holds student versions "
                         "(nbgrader's release/ASSIGNMENT): only point their Colab badges at them")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parser().parse_args(argv)
     make = relink if args.relink else write_student_copies
     for path in make(args.root, args.out, args.repository_url, args.path_in_repository):
         print(f"{'relinked' if args.relink else 'wrote'} {path}")
