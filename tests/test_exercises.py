@@ -136,8 +136,6 @@ def test_a_numerically_right_count_is_accepted_whatever_its_type(capsys, convert
 @pytest.mark.parametrize("convert", [float, np.float64, torch.tensor, lambda x: torch.tensor([x])],
                          ids=["float", "numpy", "0-d tensor", "1-element tensor"])
 def test_a_right_learning_rate_factor_is_accepted_whatever_its_type(capsys, convert):
-    from vitbook.train import schedule_factor
-
     def lr_factor(step, total, warmup):
         if step < warmup:
             return convert((step + 1) / warmup)

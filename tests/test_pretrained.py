@@ -12,7 +12,7 @@ SMALL = dict(img_size=28, patch_size=7, dim=16, depth=1, num_heads=2, mlp_dim=32
 def test_trained_model_round_trips_with_its_record(tmp_path):
     model = ViT(**SMALL)
     history = History(test_acc=[0.5, 0.75], seconds=[1.0, 2.5])
-    save_trained(tmp_path / "m.pt", model, SMALL, QUICK_RECIPE, history, "CPU (test)", "pytest")
+    save_trained(tmp_path / "m.pt", model, SMALL, QUICK_RECIPE, history, 0.75, "CPU (test)", "pytest")
     loaded, record = load_trained(tmp_path / "m.pt")
     assert not loaded.training
     for (name, a), b in zip(model.state_dict().items(), loaded.state_dict().values()):
@@ -23,7 +23,7 @@ def test_trained_model_round_trips_with_its_record(tmp_path):
 
 
 def test_missing_checkpoint_says_how_to_make_one(tmp_path):
-    with pytest.raises(FileNotFoundError, match="python -m vitbook.pretrained"):
+    with pytest.raises(FileNotFoundError, match="python -m vitbook.runs run checkpoint"):
         load_trained(tmp_path / "absent.pt")
 
 
@@ -43,11 +43,3 @@ def test_committed_checkpoint_reproduces_its_recorded_accuracy_on_cpu():
     assert accuracy == pytest.approx(record["test_accuracy"], abs=tolerance)
     assert record["test_accuracy"] > 0.85
 
-
-def test_the_command_never_overwrites_the_shipped_checkpoint_by_default(capsys):
-    from vitbook.pretrained import main
-
-    before = CHECKPOINT.stat().st_mtime_ns
-    with pytest.raises(SystemExit):
-        main([])
-    assert "--out" in capsys.readouterr().err and CHECKPOINT.stat().st_mtime_ns == before

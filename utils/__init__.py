@@ -10,8 +10,9 @@ Modules, by role:
     blocks      the MLP and the encoder block (chapter 4)
     vit         the whole ViT, its configurations, parameter and FLOP tables (chapter 5)
     train       device-resident data, recipes, the trainer, checkpoints (chapter 6)
-    benchmark   the recorded benchmark: D2L's recipe vs the book's, our ViT vs timm's
-    pretrained  the committed trained checkpoint and its record (chapter 7)
+    pretrained  the shipped trained checkpoint and its record (chapter 7)
+    runs        recorded runs: one command each, results as JSON with their provenance
+    experiments the book's recorded runs (throughput, quick setting, checkpoint, D2L)
     analysis    attention maps, rollout, position similarity, attention distance (chapter 7)
     plotting    labelled image grids, patch and attention overlays, training curves
     exercises   checks that students call on their answers

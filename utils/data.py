@@ -59,6 +59,18 @@ class FashionMNIST:
         return len(self.labels)
 
 
+def split_off(data: FashionMNIST, n: int, seed: int = 0) -> tuple[FashionMNIST, FashionMNIST]:
+    """Split `data` at random into (the rest, `n` held-out images): a validation split
+    carved from the training set, so that choices never look at the test set. The same
+    `seed` gives the same split on every machine."""
+    if not 0 < n < len(data):
+        raise ValueError(f"cannot hold out {n} of {len(data)} images")
+    order = torch.randperm(len(data), generator=torch.Generator().manual_seed(seed))
+    def part(idx):
+        return FashionMNIST(data.images[idx], data.labels[idx], data.classes, data.source)
+    return part(order[n:]), part(order[:n])
+
+
 def cache_dir() -> Path:
     """The folder a download goes to and is found in next time."""
     return Path(os.environ.get("VITBOOK_CACHE") or Path.home() / ".cache" / "vitbook" / "fashion-mnist")

@@ -1,0 +1,130 @@
+"""Recorded runs: provenance in every record, atomic results, resumable parts, the CLI,
+and every run of the book executed end to end on a sliver of the data."""
+
+import json
+
+import pytest
+import torch
+
+from vitbook import experiments, runs
+from vitbook.pretrained import load_trained
+from vitbook.train import evaluate
+
+
+@pytest.fixture
+def registry(monkeypatch):
+    """An empty registry of runs, so a test can register its own."""
+    monkeypatch.setattr(runs, "RUNS", {})
+    return runs.RUNS
+
+
+def test_a_record_says_where_when_and_how_it_was_made(registry, tmp_path):
+    runs.recorded_run("tiny", "two numbers")(lambda device, parts, progress: {"answer": 42})
+    record = runs.run("tiny", "cpu", tmp_path, progress=False)
+    assert json.loads((tmp_path / "tiny-cpu.json").read_text()) == record
+    assert record["results"] == {"answer": 42} and record["description"] == "two numbers"
+    assert record["device"].startswith("CPU: ") and "cores" in record["device"]
+    assert record["torch"] == torch.__version__ and record["command"] == "python -m vitbook.runs run tiny --device cpu"
+    assert record["commit"] is None or len(record["commit"].removesuffix("-dirty")) == 40
+    assert {"date", "python", "wall_seconds", "device_type"} <= record.keys()
+
+
+def test_an_interrupted_run_restarts_where_it_stopped(registry, tmp_path):
+    computed = []
+
+    def part(name, fail=False):
+        computed.append(name)
+        if fail:
+            raise KeyboardInterrupt
+        return {"value": name}
+
+    def measure(device, parts, progress):
+        return {k: parts.get(k, lambda k=k: part(k, fail=k == "b" and fail_once)) for k in "abc"}
+
+    runs.recorded_run("parts", "three parts")(measure)
+    fail_once = True
+    with pytest.raises(KeyboardInterrupt):
+        runs.run("parts", "cpu", tmp_path, progress=False)
+    assert not (tmp_path / "parts-cpu.json").exists(), "no half-written result"
+    assert list(json.loads((tmp_path / ".parts-cpu.partial.json").read_text())) == ["a"]
+    fail_once = False
+    record = runs.run("parts", "cpu", tmp_path, progress=False)
+    assert computed == ["a", "b", "b", "c"], "part a was not computed again"
+    assert [r["value"] for r in record["results"].values()] == ["a", "b", "c"]
+    assert not (tmp_path / ".parts-cpu.partial.json").exists()
+
+
+def test_missing_and_unknown_runs_say_what_to_do(registry, tmp_path):
+    with pytest.raises(KeyError, match="no recorded run 'nope'"):
+        runs.run("nope", "cpu", tmp_path)
+    with pytest.raises(FileNotFoundError, match="python -m vitbook.runs run quick --device cpu"):
+        runs.load_run("quick", "cpu", tmp_path)
+
+
+def test_show_run_prints_which_run_it_shows(registry, tmp_path, capsys):
+    runs.recorded_run("tiny", "one number")(lambda device, parts, progress: {"n": 1})
+    runs.run("tiny", "cpu", tmp_path, progress=False, command="python -m vitbook.runs run tiny")
+    record = runs.show_run("tiny", "cpu", tmp_path)
+    out = capsys.readouterr().out
+    assert record["results"] == {"n": 1}
+    assert out.startswith("recorded run 'tiny': CPU: ") and "`python -m vitbook.runs run tiny`" in out
+
+
+def test_the_command_lists_the_runs_by_default_and_writes_nothing(capsys):
+    before = sorted(p.name for p in runs.RESULTS.iterdir())
+    runs.main([])
+    listed = capsys.readouterr().out
+    assert all(name in listed for name in ("throughput", "quick", "checkpoint", "d2l"))
+    assert sorted(p.name for p in runs.RESULTS.iterdir()) == before
+
+
+@pytest.fixture
+def sliver(monkeypatch, tmp_path):
+    """The book's runs on a sliver of the data, one seed, one epoch, into tmp_path."""
+    real_splits = experiments.splits
+
+    def small_splits(device):
+        train, validation, test = real_splits(device)
+        return train.first(256), validation.first(128), test.first(128)
+    monkeypatch.setattr(experiments, "splits", small_splits)
+    monkeypatch.setattr(experiments, "SEEDS", (0,))
+    monkeypatch.setattr(experiments, "THROUGHPUT", dict(batch=4, steps=1, rounds=1))
+    monkeypatch.setattr(experiments, "CHECKPOINT", tmp_path / "vit.pt")
+    for name in ("QUICK_RECIPE", "CPU_RECIPE", "D2L_RECIPE"):
+        recipe = getattr(experiments, name)
+        monkeypatch.setattr(experiments, name, type(recipe)(**{**recipe.__dict__, "epochs": 1}))
+    return tmp_path
+
+
+@pytest.mark.parametrize("name", ["throughput", "quick", "checkpoint", "d2l"])
+def test_every_run_of_the_book_runs_end_to_end(sliver, name):
+    record = runs.run(name, "cpu", sliver, progress=False)
+    assert (sliver / f"{name}-cpu.json").is_file()
+    results = record["results"]
+    if name == "throughput":
+        for part in results.values():
+            assert part["ratio"] == pytest.approx(part["book_images_per_s"] / part["timm_images_per_s"])
+    elif name == "quick":
+        assert results["test_accuracy"]["values"] == [results["seeds"][0]["test_accuracy"]]
+    else:
+        run = results["seed 0"]
+        assert 0 <= run["test_accuracy"] <= 1 and len(run["validation_accuracy"]) == 1
+    if name == "checkpoint":
+        model, info = load_trained(sliver / "vit.pt")
+        test = experiments.splits("cpu")[2]
+        assert evaluate(model, test) == info["test_accuracy"] == results["seed 0"]["test_accuracy"]
+        assert info["command"] == "python -m vitbook.runs run checkpoint --device cpu"
+
+
+def test_the_validation_split_is_fixed_and_takes_nothing_twice():
+    from vitbook.data import load_fashion_mnist, split_off
+
+    train = load_fashion_mnist("train")
+    rest, validation = split_off(train, 10_000)
+    assert len(rest) == 50_000 and len(validation) == 10_000
+    assert torch.equal(validation.images, split_off(train, 10_000)[1].images), "same split every time"
+    assert not torch.equal(validation.labels, train.labels[:10_000]), "drawn at random"
+    together = torch.cat([rest.images, validation.images]).flatten(1).sum(1)
+    assert torch.equal(together.sort().values, train.images.flatten(1).sum(1).sort().values)
+    with pytest.raises(ValueError, match="cannot hold out 0 of"):
+        split_off(train, 0)

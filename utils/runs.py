@@ -1,0 +1,184 @@
+"""Recorded runs: the experiments too heavy for a notebook test, each started by name.
+
+    python -m vitbook.runs --list                     # every run, with what it measures
+    python -m vitbook.runs run NAME [--device cpu]    # run it, write its result
+
+A run writes ``results/NAME-DEVICE.json`` (DEVICE: ``cpu`` or ``cuda``) beside this
+module, so the file ships with `vitbook` and Colab has it too. The record holds the
+device (CPU model and cores, or GPU name), torch and Python versions, date, command, git
+commit, wall seconds, and every number the run measured. The parts of a run (one seed,
+one variant) are saved as they finish, in a hidden ``.partial`` file beside the result,
+so an interrupted run restarts where it stopped; the result itself is written in one
+atomic step at the end, so it is never half-written.
+
+Chapters show a recorded run with `show_run(name)`, which prints which run it is.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from .device import get_device
+from .train import write_atomically
+
+RESULTS = Path(__file__).parent / "results"
+
+
+@dataclass(frozen=True)
+class Run:
+    name: str
+    description: str
+    measure: Callable  # measure(device, parts: Parts, progress: bool) -> dict of numbers
+
+
+RUNS: dict[str, Run] = {}
+
+
+def recorded_run(name: str, description: str):
+    """Register `measure(device, parts, progress)` as the recorded run `name`."""
+    def register(measure):
+        RUNS[name] = Run(name, description, measure)
+        return measure
+    return register
+
+
+def write_json(path: Path, data) -> None:
+    """Write `data` as JSON to `path` atomically: an interrupted write leaves the old file."""
+    write_atomically(path, lambda tmp: Path(tmp).write_text(json.dumps(data, indent=1) + "\n"))
+
+
+class Parts:
+    """The finished parts of one run, kept on disk as they finish."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.done = json.loads(path.read_text()) if path.is_file() else {}
+
+    def get(self, key: str, compute: Callable[[], dict]) -> dict:
+        """The part `key`: from an earlier, interrupted run if it finished there, else
+        computed now and saved at once."""
+        if key not in self.done:
+            start = time.perf_counter()
+            self.done[key] = dict(compute(), part_wall_seconds=time.perf_counter() - start)
+            write_json(self.path, self.done)
+        return self.done[key]
+
+    def clear(self) -> None:
+        self.path.unlink(missing_ok=True)
+
+
+def device_name(device: torch.device) -> str:
+    """The GPU's name, or the CPU's model and its number of cores."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    model = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"CPU: {model}, {os.cpu_count()} cores, {torch.get_num_threads()} torch threads"
+
+
+def git_commit() -> str | None:
+    """The commit of the checkout this package runs from (+ "-dirty" with uncommitted
+    changes), or None when it is not a git checkout (an installed wheel)."""
+    here = Path(__file__).parent
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True,
+                                text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "."], cwd=here.parent,
+                               capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return commit + ("-dirty" if dirty else "")
+
+
+def result_path(name: str, device_type: str, folder: Path = RESULTS) -> Path:
+    return folder / f"{name}-{device_type}.json"
+
+
+def run(name: str, device: torch.device | str | None = None, folder: Path = RESULTS,
+        progress: bool = True, command: str | None = None) -> dict:
+    """Run the recorded run `name` on `device` and write its result; return the record."""
+    if name not in RUNS:
+        raise KeyError(f"no recorded run {name!r}; the runs are: {', '.join(sorted(RUNS))}")
+    spec, device = RUNS[name], get_device(device)
+    path = result_path(name, device.type, folder)
+    parts = Parts(path.with_name(f".{path.stem}.partial.json"))
+    start = time.perf_counter()
+    results = spec.measure(device, parts, progress)
+    resumed = sum(p["part_wall_seconds"] for p in parts.done.values())
+    record = {
+        "name": name, "description": spec.description, "device": device_name(device),
+        "device_type": device.type, "torch": torch.__version__,
+        "python": platform.python_version(), "date": datetime.date.today().isoformat(),
+        "command": command or f"python -m vitbook.runs run {name} --device {device.type}",
+        "commit": git_commit(),
+        "wall_seconds": max(time.perf_counter() - start, resumed),
+        "results": results,
+    }
+    write_json(path, record)
+    parts.clear()
+    return record
+
+
+def load_run(name: str, device_type: str = "cpu", folder: Path = RESULTS) -> dict:
+    """The record of a recorded run, or an error that says how to make it."""
+    path = result_path(name, device_type, folder)
+    if not path.is_file():
+        raise FileNotFoundError(f"no recorded run {name!r} on {device_type} ({path}); make it with "
+                                f"`python -m vitbook.runs run {name} --device {device_type}`")
+    return json.loads(path.read_text())
+
+
+def show_run(name: str, device_type: str = "cpu", folder: Path = RESULTS) -> dict:
+    """Load a recorded run and print which one it is (device, date, command, commit)."""
+    record = load_run(name, device_type, folder)
+    commit = (record["commit"] or "no git checkout")[:12]
+    print(f"recorded run '{name}': {record['device']}; torch {record['torch']}; {record['date']}; "
+          f"`{record['command']}` at commit {commit}; {record['wall_seconds'] / 60:.1f} min")
+    return record
+
+
+def parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m vitbook.runs", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--list", action="store_true", help="list the recorded runs")
+    commands = parser.add_subparsers(dest="command")
+    runner = commands.add_parser("run", help="run one recorded run and write its result")
+    runner.add_argument("name")
+    runner.add_argument("--device", help="cpu or cuda (default: cuda when there is a GPU)")
+    runner.add_argument("--out", type=Path, default=RESULTS, help=f"result folder (default {RESULTS})")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    from . import experiments  # noqa: F401  (registers the runs)
+
+    args = parser().parse_args(argv)
+    if args.list or not args.command:
+        for spec in RUNS.values():
+            print(f"{spec.name:<12} {spec.description}")
+        return
+    command = "python -m vitbook.runs " + " ".join(sys.argv[1:] if argv is None else argv)
+    record = run(args.name, args.device, args.out, command=command)
+    print(f"wrote {result_path(args.name, record['device_type'], args.out)} "
+          f"({record['wall_seconds']:.0f} s)")
+
+
+if __name__ == "__main__":
+    main()
