@@ -2,6 +2,8 @@
 and every run of the book executed end to end on a sliver of the data."""
 
 import json
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -70,12 +72,15 @@ def test_show_run_prints_which_run_it_shows(registry, tmp_path, capsys):
     assert out.startswith("recorded run 'tiny': CPU: ") and "`python -m vitbook.runs run tiny`" in out
 
 
-def test_the_command_lists_the_runs_by_default_and_writes_nothing(capsys):
+def test_the_command_lists_the_runs_by_default_and_writes_nothing():
     before = sorted(p.name for p in runs.RESULTS.iterdir())
-    runs.main([])
-    listed = capsys.readouterr().out
-    assert all(name in listed for name in ("throughput", "quick", "checkpoint", "d2l"))
+    for args in ([], ["--list"]):
+        listed = subprocess.run([sys.executable, "-m", "vitbook.runs", *args], capture_output=True,
+                                text=True, check=True).stdout
+        assert all(f"\n{name} " in "\n" + listed for name in ("throughput", "quick", "checkpoint", "d2l"))
     assert sorted(p.name for p in runs.RESULTS.iterdir()) == before
+    wrong = subprocess.run([sys.executable, "-m", "vitbook.runs", "run", "nope"], capture_output=True, text=True)
+    assert wrong.returncode == 2 and "invalid choice: 'nope'" in wrong.stderr
 
 
 @pytest.fixture

@@ -155,28 +155,30 @@ def show_run(name: str, device_type: str = "cpu", folder: Path = RESULTS) -> dic
     return record
 
 
-def parser() -> argparse.ArgumentParser:
+def parser(names=()) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m vitbook.runs", description=__doc__.split("\n\n")[0])
     parser.add_argument("--list", action="store_true", help="list the recorded runs")
     commands = parser.add_subparsers(dest="command")
     runner = commands.add_parser("run", help="run one recorded run and write its result")
-    runner.add_argument("name")
+    runner.add_argument("name", choices=sorted(names) or None)
     runner.add_argument("--device", help="cpu or cuda (default: cuda when there is a GPU)")
     runner.add_argument("--out", type=Path, default=RESULTS, help=f"result folder (default {RESULTS})")
     return parser
 
 
 def main(argv: list[str] | None = None) -> None:
-    from . import experiments  # noqa: F401  (registers the runs)
+    # Started as `python -m vitbook.runs`, this file is `__main__`, while the book's runs
+    # register themselves in the module `vitbook.runs`: use that one.
+    from . import experiments, runs  # noqa: F401
 
-    args = parser().parse_args(argv)
+    args = parser(runs.RUNS).parse_args(argv)
     if args.list or not args.command:
-        for spec in RUNS.values():
+        for spec in runs.RUNS.values():
             print(f"{spec.name:<12} {spec.description}")
         return
     command = "python -m vitbook.runs " + " ".join(sys.argv[1:] if argv is None else argv)
-    record = run(args.name, args.device, args.out, command=command)
-    print(f"wrote {result_path(args.name, record['device_type'], args.out)} "
+    record = runs.run(args.name, args.device, args.out, command=command)
+    print(f"wrote {runs.result_path(args.name, record['device_type'], args.out)} "
           f"({record['wall_seconds']:.0f} s)")
 
 
