@@ -29,6 +29,7 @@ def test_a_record_says_where_when_and_how_it_was_made(registry, tmp_path):
     assert record["torch"] == torch.__version__ and record["command"] == "python -m vitbook.runs run tiny --device cpu"
     assert record["commit"] is None or len(record["commit"].removesuffix("-dirty")) == 40
     assert {"date", "python", "wall_seconds", "device_type"} <= record.keys()
+    assert (tmp_path / "tiny-cpu.json").stat().st_mode & 0o644 == 0o644, "readable by all, as any new file"
 
 
 def test_an_interrupted_run_restarts_where_it_stopped(registry, tmp_path):

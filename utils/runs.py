@@ -95,13 +95,13 @@ def device_name(device: torch.device) -> str:
 
 
 def git_commit() -> str | None:
-    """The commit of the checkout this package runs from (+ "-dirty" with uncommitted
-    changes), or None when it is not a git checkout (an installed wheel)."""
+    """The commit of the checkout this package runs from (+ "-dirty" when tracked files
+    have uncommitted changes), or None when it is not a git checkout (an installed wheel)."""
     here = Path(__file__).parent
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True,
                                 text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--", "."], cwd=here.parent,
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=here,
                                capture_output=True, text=True, check=True).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return None
@@ -120,7 +120,7 @@ def run(name: str, device: torch.device | str | None = None, folder: Path = RESU
     spec, device = RUNS[name], get_device(device)
     path = result_path(name, device.type, folder)
     parts = Parts(path.with_name(f".{path.stem}.partial.json"))
-    start = time.perf_counter()
+    commit, start = git_commit(), time.perf_counter()  # the code as it was when the run began
     results = spec.measure(device, parts, progress)
     resumed = sum(p["part_wall_seconds"] for p in parts.done.values())
     record = {
@@ -128,7 +128,7 @@ def run(name: str, device: torch.device | str | None = None, folder: Path = RESU
         "device_type": device.type, "torch": torch.__version__,
         "python": platform.python_version(), "date": datetime.date.today().isoformat(),
         "command": command or f"python -m vitbook.runs run {name} --device {device.type}",
-        "commit": git_commit(),
+        "commit": commit,
         "wall_seconds": max(time.perf_counter() - start, resumed),
         "results": results,
     }
