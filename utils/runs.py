@@ -121,15 +121,15 @@ def run(name: str, device: torch.device | str | None = None, folder: Path = RESU
     path = result_path(name, device.type, folder)
     parts = Parts(path.with_name(f".{path.stem}.partial.json"))
     commit, start = git_commit(), time.perf_counter()  # the code as it was when the run began
+    earlier = sum(p["part_wall_seconds"] for p in parts.done.values())  # an interrupted run's
     results = spec.measure(device, parts, progress)
-    resumed = sum(p["part_wall_seconds"] for p in parts.done.values())
     record = {
         "name": name, "description": spec.description, "device": device_name(device),
         "device_type": device.type, "torch": torch.__version__,
         "python": platform.python_version(), "date": datetime.date.today().isoformat(),
         "command": command or f"python -m vitbook.runs run {name} --device {device.type}",
         "commit": commit,
-        "wall_seconds": max(time.perf_counter() - start, resumed),
+        "wall_seconds": earlier + time.perf_counter() - start,
         "results": results,
     }
     write_json(path, record)
