@@ -12,7 +12,7 @@ def _divisors(n: int) -> list[int]:
     return [d for d in range(1, n + 1) if n % d == 0]
 
 
-def _shape_hint(shape: tuple, channels: int | None, size: int | None) -> str:
+def _shape_hint(shape: tuple, channels: int | None) -> str:
     """What a wrongly shaped image batch most likely is, and how to fix it."""
     want_c = channels or "C"
     if len(shape) == 2:
@@ -42,7 +42,7 @@ def _check_images(images, patch_size: int, who: str,
     shape = tuple(images.shape)
     if images.ndim != 4:
         raise ShapeError(f"{who} expects a batch of images (batch, channels, height, width), "
-                         f"got shape {shape}. {_shape_hint(shape, channels, size)}")
+                         f"got shape {shape}. {_shape_hint(shape, channels)}")
     _, c, h, w = shape
     if channels is not None and c != channels:
         if shape[-1] == channels and c == h:

@@ -31,9 +31,8 @@ from typing import Callable
 import torch
 
 from .device import get_device
+from .pretrained import RESULTS  # results/, shipped with the package
 from .train import write_atomically
-
-RESULTS = Path(__file__).parent / "results"
 
 
 @dataclass(frozen=True)
