@@ -126,6 +126,29 @@ def test_every_run_of_the_book_runs_end_to_end(sliver, name):
         assert info["command"] == "python -m vitbook.runs run checkpoint --device cpu"
 
 
+def test_a_long_part_restarts_at_its_last_finished_epoch(sliver, monkeypatch):
+    """D2L's run takes hours on a CPU: interrupted in its second epoch, it goes on from
+    the first epoch's checkpoint, and leaves no checkpoint behind once it is done."""
+    monkeypatch.setattr(experiments, "D2L_RECIPE", experiments.D2L_RECIPE.__class__(
+        **{**experiments.D2L_RECIPE.__dict__, "epochs": 2}))
+    real_train, epochs_trained = experiments.train, []
+
+    def train(*args, interrupt=[True], **kwargs):
+        def on_epoch(history):
+            epochs_trained.append(history.epoch[-1])
+            if interrupt.pop() if interrupt else False:
+                raise KeyboardInterrupt
+        return real_train(*args, on_epoch=on_epoch, **kwargs)
+    monkeypatch.setattr(experiments, "train", train)
+    with pytest.raises(KeyboardInterrupt):
+        runs.run("d2l", "cpu", sliver, progress=False)
+    assert [p.name for p in sliver.glob(".d2l-cpu.*")] == [".d2l-cpu.seed-0.pt"]
+    record = runs.run("d2l", "cpu", sliver, progress=False)
+    assert epochs_trained == [1, 2], "epoch 1 was not trained again"
+    assert len(record["results"]["seed 0"]["validation_accuracy"]) == 2
+    assert not list(sliver.glob(".d2l-cpu.*")), "the run's scratch files are gone"
+
+
 def test_the_validation_split_is_fixed_and_takes_nothing_twice():
     from vitbook.data import load_fashion_mnist, split_off
 

@@ -33,13 +33,15 @@ def splits(device: torch.device) -> tuple[DeviceData, DeviceData, DeviceData]:
 
 
 def train_and_test(config: dict, recipe: Recipe, seed: int, device: torch.device, progress: bool,
-                   checkpoint=None, command: str = "") -> dict:
+                   checkpoint=None, command: str = "", resume=None) -> dict:
     """Train `config` with `recipe` (validation accuracy after every epoch), then measure
-    the test accuracy once; with `checkpoint`, save the trained model there."""
+    the test accuracy once; with `checkpoint`, save the trained model there; with
+    `resume` (a path), keep a per-epoch checkpoint there and continue from it."""
     train_data, validation, test = splits(device)
     seed_everything(seed)
     model = ViT(**config)
-    history = train(model, train_data, validation, recipe, seed=seed, progress=progress)
+    history = train(model, train_data, validation, recipe, seed=seed, progress=progress,
+                    checkpoint=resume, resume=resume is not None)
     test_accuracy = evaluate(model, test, img_size=recipe.img_size, bf16=recipe.bf16)
     if checkpoint:
         save_trained(checkpoint, model, config, recipe, history, test_accuracy,
@@ -128,4 +130,4 @@ def checkpoint(device, parts, progress):
 @recorded_run("d2l", "D2L's recipe as D2L runs it (D2L_CONFIG, D2L_RECIPE: 96x96, SGD, 10 epochs)")
 def d2l(device, parts, progress):
     return {"seed 0": parts.get("seed 0", lambda: train_and_test(
-        D2L_CONFIG, D2L_RECIPE, 0, device, progress))}
+        D2L_CONFIG, D2L_RECIPE, 0, device, progress, resume=parts.scratch("seed 0")))}

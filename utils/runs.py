@@ -8,7 +8,8 @@ module, so the file ships with `vitbook` and Colab has it too. The record holds 
 device (CPU model and cores, or GPU name), torch and Python versions, date, command, git
 commit, wall seconds, and every number the run measured. The parts of a run (one seed,
 one variant) are saved as they finish, in a hidden ``.partial`` file beside the result,
-so an interrupted run restarts where it stopped; the result itself is written in one
+so an interrupted run restarts where it stopped (a part that takes hours also keeps a
+per-epoch checkpoint there, `Parts.scratch`); the result itself is written in one
 atomic step at the end, so it is never half-written.
 
 Chapters show a recorded run with `show_run(name)`, which prints which run it is.
@@ -74,8 +75,15 @@ class Parts:
             write_json(self.path, self.done)
         return self.done[key]
 
+    def scratch(self, key: str) -> Path:
+        """A hidden file beside the run's parts where a long part keeps its own state
+        (a per-epoch checkpoint), so that it too restarts where it stopped."""
+        slug = "".join(c if c.isalnum() else "-" for c in key)
+        return self.path.with_name(f"{self.path.name.removesuffix('.partial.json')}.{slug}.pt")
+
     def clear(self) -> None:
-        self.path.unlink(missing_ok=True)
+        for path in self.path.parent.glob(self.path.name.removesuffix("partial.json") + "*"):
+            path.unlink()
 
 
 def device_name(device: torch.device) -> str:

@@ -1,0 +1,108 @@
+"""Baselines the ViT is measured against (chapters 6 and 8): an MLP and a small ResNet.
+
+Both take what `ViT` takes, (B, C, H, W) float images, give (B, num_classes) logits, and
+check their input with the same clear errors, so the book's trainer, evaluation and
+recorded runs use them unchanged.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .patches import _check_dtype, _check_images
+
+
+def _positive_ints(**values) -> None:
+    for arg, value in values.items():
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{arg} must be a positive integer, not {value!r}")
+
+
+class MLP(nn.Module):
+    """Flatten the image, one hidden layer per entry of `hidden` (linear, ReLU), a linear
+    head: the "no structure at all" baseline."""
+
+    def __init__(self, img_size: int = 28, in_channels: int = 1, num_classes: int = 10,
+                 hidden: tuple[int, ...] = (256,)):
+        super().__init__()
+        _positive_ints(img_size=img_size, in_channels=in_channels, num_classes=num_classes,
+                       **{f"hidden[{i}]": h for i, h in enumerate(hidden)})
+        self.img_size, self.in_channels = img_size, in_channels
+        widths = [in_channels * img_size ** 2, *hidden]
+        layers = [nn.Flatten()]
+        for a, b in zip(widths, widths[1:]):
+            layers += [nn.Linear(a, b), nn.ReLU()]
+        self.layers = nn.Sequential(*layers, nn.Linear(widths[-1], num_classes))
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        _check_images(images, 1, "MLP", self.in_channels, self.img_size)
+        _check_dtype(images, self.layers[1].weight, "MLP")
+        return self.layers(images)
+
+
+class ResidualBlock(nn.Module):
+    """conv 3x3 - batch norm - ReLU - conv 3x3 - batch norm, added to the input (through a
+    strided 1x1 convolution where the width or the size changes), then ReLU (He et al. 2016)."""
+
+    def __init__(self, in_channels: int, out_channels: int, stride: int = 1):
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_channels, out_channels, 3, stride, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(out_channels)
+        self.conv2 = nn.Conv2d(out_channels, out_channels, 3, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(out_channels)
+        self.shortcut = nn.Identity()
+        if stride != 1 or in_channels != out_channels:
+            self.shortcut = nn.Sequential(nn.Conv2d(in_channels, out_channels, 1, stride, bias=False),
+                                          nn.BatchNorm2d(out_channels))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = torch.relu(self.bn1(self.conv1(x)))
+        return torch.relu(self.bn2(self.conv2(out)) + self.shortcut(x))
+
+
+class ResNet(nn.Module):
+    """A small ResNet: a 3x3 convolution stem, one residual block per entry of `widths`
+    (each after the first halves the size), global average pooling, a linear head.
+    28x28 -> 28x28 (widths[0]) -> 14x14 -> 7x7 -> one vector of widths[-1]."""
+
+    def __init__(self, img_size: int = 28, in_channels: int = 1, num_classes: int = 10,
+                 widths: tuple[int, ...] = (32, 64, 128)):
+        super().__init__()
+        _positive_ints(img_size=img_size, in_channels=in_channels, num_classes=num_classes,
+                       **{f"widths[{i}]": w for i, w in enumerate(widths)})
+        if not widths:
+            raise ValueError("widths must name at least one stage")
+        self.img_size, self.in_channels = img_size, in_channels
+        self.stem = nn.Sequential(nn.Conv2d(in_channels, widths[0], 3, padding=1, bias=False),
+                                  nn.BatchNorm2d(widths[0]), nn.ReLU())
+        self.stages = nn.Sequential(*(ResidualBlock(a, b, stride=1 if i == 0 else 2)
+                                      for i, (a, b) in enumerate(zip(widths[:1] + widths[:-1], widths))))
+        self.head = nn.Linear(widths[-1], num_classes)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        _check_images(images, 1, "ResNet", self.in_channels, self.img_size)
+        _check_dtype(images, self.stem[0].weight, "ResNet")
+        features = self.stages(self.stem(images))       # (B, widths[-1], H', W')
+        return self.head(features.mean(dim=(2, 3)))     # global average pooling
+
+
+def resnet_flops(img_size: int = 28, in_channels: int = 1, num_classes: int = 10,
+                 widths: tuple[int, ...] = (32, 64, 128)) -> int:
+    """FLOPs (2 per multiply-add) of the convolutions and the head of one `ResNet` forward
+    pass of one image; batch norm, ReLU, additions and pooling are not counted."""
+    size = img_size
+    flops = 2 * size * size * 9 * in_channels * widths[0]                # stem
+    for i, (a, b) in enumerate(zip(widths[:1] + widths[:-1], widths)):
+        size = size if i == 0 else (size + 1) // 2                        # 3x3, padding 1, stride 2
+        flops += 2 * size * size * 9 * (a * b + b * b)                    # conv1, conv2
+        if i or a != b:
+            flops += 2 * size * size * a * b                              # 1x1 shortcut
+    return flops + 2 * widths[-1] * num_classes
+
+
+def mlp_flops(img_size: int = 28, in_channels: int = 1, num_classes: int = 10,
+              hidden: tuple[int, ...] = (256,)) -> int:
+    """FLOPs (2 per multiply-add) of the linear layers of one `MLP` forward pass of one image."""
+    widths = [in_channels * img_size ** 2, *hidden, num_classes]
+    return sum(2 * a * b for a, b in zip(widths, widths[1:]))
