@@ -11,7 +11,7 @@ SMALL = dict(img_size=28, patch_size=7, dim=16, depth=1, num_heads=2, mlp_dim=32
 
 def test_trained_model_round_trips_with_its_record(tmp_path):
     model = ViT(**SMALL)
-    history = History(test_acc=[0.5, 0.75], seconds=[1.0, 2.5])
+    history = History(eval_acc=[0.5, 0.75], seconds=[1.0, 2.5])
     save_trained(tmp_path / "m.pt", model, SMALL, QUICK_RECIPE, history, 0.75, "CPU (test)", "pytest")
     loaded, record = load_trained(tmp_path / "m.pt")
     assert not loaded.training

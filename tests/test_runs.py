@@ -82,7 +82,7 @@ def test_the_command_lists_the_runs_by_default_and_writes_nothing():
     for args in ([], ["--list"]):
         listed = subprocess.run([sys.executable, "-m", "vitbook.runs", *args], capture_output=True,
                                 text=True, check=True).stdout
-        assert all(f"\n{name} " in "\n" + listed for name in ("throughput", "quick", "checkpoint", "d2l"))
+        assert all(f"\n{name} " in "\n" + listed for name in runs.RUNS)
     assert sorted(p.name for p in runs.RESULTS.iterdir()) == before
     wrong = subprocess.run([sys.executable, "-m", "vitbook.runs", "run", "nope"], capture_output=True, text=True)
     assert wrong.returncode == 2 and "invalid choice: 'nope'" in wrong.stderr
@@ -100,13 +100,14 @@ def sliver(monkeypatch, tmp_path):
     monkeypatch.setattr(experiments, "SEEDS", (0,))
     monkeypatch.setattr(experiments, "THROUGHPUT", dict(batch=4, steps=1, rounds=1))
     monkeypatch.setattr(experiments, "CHECKPOINT", tmp_path / "vit.pt")
-    for name in ("QUICK_RECIPE", "CPU_RECIPE", "D2L_RECIPE"):
+    monkeypatch.setattr(experiments, "FIRST_STEPS", 2)
+    for name in ("QUICK_RECIPE", "CPU_RECIPE", "D2L_RECIPE", "D2L_OPTIMIZER"):
         recipe = getattr(experiments, name)
         monkeypatch.setattr(experiments, name, type(recipe)(**{**recipe.__dict__, "epochs": 1}))
     return tmp_path
 
 
-@pytest.mark.parametrize("name", ["throughput", "quick", "checkpoint", "d2l"])
+@pytest.mark.parametrize("name", sorted(runs.RUNS))
 def test_every_run_of_the_book_runs_end_to_end(sliver, name):
     record = runs.run(name, "cpu", sliver, progress=False)
     assert (sliver / f"{name}-cpu.json").is_file()
@@ -116,6 +117,12 @@ def test_every_run_of_the_book_runs_end_to_end(sliver, name):
             assert part["ratio"] == pytest.approx(part["book_images_per_s"] / part["timm_images_per_s"])
     elif name == "quick":
         assert results["test_accuracy"]["values"] == [results["seeds"][0]["test_accuracy"]]
+    elif name in ("pipeline", "ablations", "baselines"):
+        assert len(results) >= 2 and all(len(r["seeds"]) == 1 for r in results.values())
+    elif name == "optimizer":
+        first = results["D2L model, first 2 steps"]
+        assert len(first) == 3 and all(len(r["loss"]) == 2 for r in first.values())
+        assert len(results["quick model"]) == 2
     else:
         run = results["seed 0"]
         assert 0 <= run["test_accuracy"] <= 1 and len(run["validation_accuracy"]) == 1

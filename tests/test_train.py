@@ -73,16 +73,26 @@ def test_training_learns_and_records_history(small_data):
     recipe = Recipe(epochs=8, batch_size=64, lr=3e-3, optimizer="adamw", warmup_epochs=1,
                     schedule="cosine", label_smoothing=0.1)
     history = train(model, *small_data, recipe, progress=False)
-    assert history.epoch == list(range(1, 9)) and len(history.test_acc) == 8
+    assert history.epoch == list(range(1, 9)) and len(history.eval_acc) == 8
     assert history.train_loss[-1] < history.train_loss[0]
-    assert history.test_acc[-1] > 0.3  # chance is 0.1
+    assert history.eval_acc[-1] > 0.3  # chance is 0.1
     assert history.seconds == sorted(history.seconds)
     assert history.lr[-1] < 1e-6  # cosine decays to zero
-    assert history.test_acc[-1] == evaluate(model, small_data[1])
+    assert history.eval_acc[-1] == evaluate(model, small_data[1])
+
+
+def test_on_step_sees_every_step_and_can_stop_training(small_data):
+    torch.manual_seed(0)
+    losses = []
+    history = train(ViT(**TINY), *small_data, Recipe(epochs=3, batch_size=64), progress=False,
+                    on_step=lambda step, loss: losses.append((step, loss)) or step == 9)
+    assert [step for step, _ in losses] == list(range(10)), "512 images / 64 = 8 steps an epoch"
+    assert all(isinstance(loss, float) and loss > 0 for _, loss in losses)
+    assert history.epoch == [1, 2], "stopped in the second epoch, which is evaluated"
 
 
 def test_seconds_to_reach():
-    history = History(test_acc=[0.5, 0.8, 0.9], seconds=[1.0, 2.0, 3.0])
+    history = History(eval_acc=[0.5, 0.8, 0.9], seconds=[1.0, 2.0, 3.0])
     assert history.seconds_to_reach(0.8) == 2.0 and history.seconds_to_reach(0.95) is None
 
 

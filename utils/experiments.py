@@ -8,18 +8,21 @@ from __future__ import annotations
 
 import dataclasses
 import statistics
+from dataclasses import replace
 import time
 
 import torch
 import torch.nn.functional as F
 
+from .baselines import MLP, ResNet
 from .data import load_fashion_mnist, split_off
 from .device import seed_everything
 from .pretrained import CHECKPOINT, save_trained
 from .runs import device_name, recorded_run
 from .train import BOOK_RECIPE, CPU_RECIPE, D2L_RECIPE, QUICK_RECIPE, DeviceData, Recipe, evaluate, train
-from .vit import BOOK_CONFIG, D2L_CONFIG, QUICK_CONFIG, ViT, timm_equivalent
+from .vit import BOOK_CONFIG, CPU_CONFIG, D2L_CONFIG, QUICK_CONFIG, ViT, timm_equivalent
 
+MODELS = {"vit": ViT, "mlp": MLP, "resnet": ResNet}  # the "model" entry of a config
 VALIDATION_IMAGES = 10_000
 SEEDS = (0, 1, 2)
 THROUGHPUT = dict(batch=128, steps=20, rounds=5)  # per model and round
@@ -39,7 +42,7 @@ def train_and_test(config: dict, recipe: Recipe, seed: int, device: torch.device
     `resume` (a path), keep a per-epoch checkpoint there and continue from it."""
     train_data, validation, test = splits(device)
     seed_everything(seed)
-    model = ViT(**config)
+    model = build(config)
     history = train(model, train_data, validation, recipe, seed=seed, progress=progress,
                     checkpoint=resume, resume=resume is not None)
     test_accuracy = evaluate(model, test, img_size=recipe.img_size, bf16=recipe.bf16)
@@ -48,7 +51,13 @@ def train_and_test(config: dict, recipe: Recipe, seed: int, device: torch.device
                      device_name(device), command)
     return {"config": config, "recipe": dataclasses.asdict(recipe), "seed": seed,
             "epochs": history.epoch, "seconds": history.seconds, "train_loss": history.train_loss,
-            "validation_accuracy": history.test_acc, "test_accuracy": test_accuracy}
+            "validation_accuracy": history.eval_acc, "test_accuracy": test_accuracy}
+
+
+def build(config: dict) -> torch.nn.Module:
+    """The model a config describes: a `ViT`, or the baseline its "model" entry names."""
+    config = dict(config)
+    return MODELS[config.pop("model", "vit")](**config)
 
 
 def spread(values: list[float]) -> dict:
@@ -110,7 +119,7 @@ def compare_throughput(config: dict, device: torch.device, batch: int, steps: in
               "of the same shape (float32, batch 128, alternating rounds)")
 def throughput(device, parts, progress):
     return {name: parts.get(name, lambda config=config: compare_throughput(config, device, **THROUGHPUT))
-            for name, config in (("quick", QUICK_CONFIG), ("book", BOOK_CONFIG))}
+            for name, config in (("quick", QUICK_CONFIG), ("cpu", CPU_CONFIG), ("book", BOOK_CONFIG))}
 
 
 @recorded_run("quick", "the quick setting that nbval runs (QUICK_CONFIG, QUICK_RECIPE), 3 seeds")
@@ -118,16 +127,83 @@ def quick(device, parts, progress):
     return seeded(parts, "quick", QUICK_CONFIG, QUICK_RECIPE, device, progress)
 
 
-@recorded_run("checkpoint", "the book's model trained with the device's recipe (CPU_RECIPE, or "
-              "BOOK_RECIPE on CUDA); seed 0 becomes the shipped checkpoint chapter 7 opens")
+@recorded_run("checkpoint", "the book's model for the device (CPU_CONFIG with CPU_RECIPE, or "
+              "BOOK_CONFIG with BOOK_RECIPE on CUDA); seed 0 becomes the checkpoint chapter 7 opens")
 def checkpoint(device, parts, progress):
-    recipe = BOOK_RECIPE if device.type == "cuda" else CPU_RECIPE
+    config, recipe = (BOOK_CONFIG, BOOK_RECIPE) if device.type == "cuda" else (CPU_CONFIG, CPU_RECIPE)
     command = f"python -m vitbook.runs run checkpoint --device {device.type}"
     return {"seed 0": parts.get("seed 0", lambda: train_and_test(
-        BOOK_CONFIG, recipe, 0, device, progress, checkpoint=CHECKPOINT, command=command))}
+        config, recipe, 0, device, progress, checkpoint=CHECKPOINT, command=command,
+        resume=parts.scratch("seed 0")))}
 
 
 @recorded_run("d2l", "D2L's recipe as D2L runs it (D2L_CONFIG, D2L_RECIPE: 96x96, SGD, 10 epochs)")
 def d2l(device, parts, progress):
     return {"seed 0": parts.get("seed 0", lambda: train_and_test(
         D2L_CONFIG, D2L_RECIPE, 0, device, progress, resume=parts.scratch("seed 0")))}
+
+
+def variants(parts, named: dict[str, tuple[dict, Recipe]], device, progress) -> dict:
+    """`seeded` for every named (config, recipe): one change per comparison."""
+    return {name: seeded(parts, name, config, recipe, device, progress)
+            for name, (config, recipe) in named.items()}
+
+
+def first_steps(config: dict, recipe: Recipe, steps: int, device, progress) -> list[float]:
+    """The training loss at each of the first `steps` optimiser steps (seed 0: every
+    recipe sees the same first batches)."""
+    train_data, validation, _ = splits(device)
+    seed_everything(0)
+    losses = []
+    train(build(config), train_data, validation.first(256), recipe, progress=progress,
+          on_step=lambda step, loss: losses.append(loss) or len(losses) == steps)
+    return losses
+
+
+# D2L's optimiser settings (plain SGD, lr 0.1, constant, no label smoothing) on the book's data
+D2L_OPTIMIZER = replace(QUICK_RECIPE, optimizer="sgd", lr=0.1, weight_decay=0.0, warmup_epochs=0,
+                        schedule="constant", label_smoothing=0.0)
+FIRST_STEPS = 60
+
+
+@recorded_run("optimizer", "D2L's optimiser settings against the book's on the same model and data "
+              "(3 seeds), and the first steps of D2L's own model under each")
+def optimizer(device, parts, progress):
+    named = {"book: AdamW, warm-up, cosine, label smoothing": QUICK_RECIPE,
+             "D2L: SGD, lr 0.1, constant": D2L_OPTIMIZER}
+    first = {"D2L: SGD, lr 0.1, constant": D2L_RECIPE,
+             "SGD, lr 0.1, 1 epoch of warm-up": replace(D2L_RECIPE, warmup_epochs=1),
+             "book: AdamW, warm-up, cosine, label smoothing": replace(QUICK_RECIPE, img_size=96)}
+    return {"quick model": variants(parts, {k: (QUICK_CONFIG, r) for k, r in named.items()}, device, progress),
+            f"D2L model, first {FIRST_STEPS} steps": {k: parts.get(f"first steps, {k}", lambda r=r: {
+                "loss": first_steps(D2L_CONFIG, r, FIRST_STEPS, device, progress)}) for k, r in first.items()}}
+
+
+@recorded_run("pipeline", "D2L's input pipeline (96x96, 16x16 patches) against native 28x28 with "
+              "7x7 and 4x4 patches, the same model width and recipe (D2L's exercise 1), 3 seeds")
+def pipeline(device, parts, progress):
+    return variants(parts, {
+        "96x96, 16x16 patches (D2L)": (dict(QUICK_CONFIG, img_size=96, patch_size=16),
+                                       replace(QUICK_RECIPE, img_size=96)),
+        "28x28, 7x7 patches": (dict(QUICK_CONFIG, patch_size=7), QUICK_RECIPE),
+        "28x28, 4x4 patches": (dict(QUICK_CONFIG, patch_size=4), QUICK_RECIPE)}, device, progress)
+
+
+@recorded_run("ablations", "one change at a time to the quick setting: pooling, positions, their "
+              "initialisation, 3 seeds")
+def ablations(device, parts, progress):
+    return variants(parts, {name: (dict(QUICK_CONFIG, **change), QUICK_RECIPE) for name, change in {
+        "quick setting (<cls>, learned positions, std 0.02)": {},
+        "mean pooling": dict(pool="mean"),
+        "sin-cos positions": dict(position="sincos"),
+        "no positions": dict(position="none"),
+        "learned positions, initial std 1 (D2L)": dict(pos_std=1.0)}.items()}, device, progress)
+
+
+BASELINES = {"MLP": dict(model="mlp", hidden=(256,)), "ResNet": dict(model="resnet", widths=(16, 32, 64))}
+
+
+@recorded_run("baselines", "an MLP and a small ResNet trained with the quick setting's recipe, 3 seeds")
+def baselines(device, parts, progress):
+    return variants(parts, {name: (config, QUICK_RECIPE) for name, config in BASELINES.items()},
+                    device, progress)

@@ -98,16 +98,16 @@ def show_patches(image: torch.Tensor, patch_size: int) -> None:
     plt.show()
 
 
-def plot_history(histories: dict, title: str | None = None):
-    """Training loss and test accuracy against training seconds, one line per run.
-
-    `histories` maps a label to a `vitbook.train.History`. Returns the figure."""
+def plot_history(histories: dict, title: str | None = None, eval_name: str = "validation"):
+    """Training loss and held-out (`eval_name`) accuracy against training seconds, one
+    line per run. `histories` maps a label to a `vitbook.train.History`. Returns the figure."""
     fig, (loss_ax, acc_ax) = plt.subplots(1, 2, figsize=(PAGE_WIDTH, 3.4), layout="constrained")
     for i, (label, history) in enumerate(histories.items()):
         loss_ax.plot(history.seconds, history.train_loss, "o-", color=f"C{i}", label=label)
-        acc_ax.plot(history.seconds, [100 * a for a in history.test_acc], "o-", color=f"C{i}", label=label)
+        acc_ax.plot(history.seconds, [100 * a for a in history.eval_acc], "o-", color=f"C{i}", label=label)
     loss_ax.set(xlabel="training seconds", ylabel="training loss", title="Training loss")
-    acc_ax.set(xlabel="training seconds", ylabel="test accuracy (%)", title="Test accuracy")
+    acc_ax.set(xlabel="training seconds", ylabel=f"{eval_name} accuracy (%)",
+               title=f"{eval_name.capitalize()} accuracy")
     acc_ax.legend(loc="best")
     if title:
         fig.suptitle(title)
@@ -118,14 +118,14 @@ class LivePlot:
     """An `on_epoch` callback for `vitbook.train.train` that redraws `plot_history`
     after every epoch, in place, in a notebook."""
 
-    def __init__(self, label: str, others: dict | None = None):
+    def __init__(self, label: str, others: dict | None = None, eval_name: str = "validation"):
         from IPython.display import display
 
-        self.label, self.others = label, dict(others or {})
+        self.label, self.others, self.eval_name = label, dict(others or {}), eval_name
         self.handle = display("training starts ...", display_id=True)
 
     def __call__(self, history) -> None:
-        fig = plot_history({**self.others, self.label: history})
+        fig = plot_history({**self.others, self.label: history}, eval_name=self.eval_name)
         self.handle.update(fig)
         plt.close(fig)
 
