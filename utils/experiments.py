@@ -163,7 +163,7 @@ def first_steps(config: dict, recipe: Recipe, steps: int, device, progress) -> l
 # D2L's optimiser settings (plain SGD, lr 0.1, constant, no label smoothing) on the book's data
 D2L_OPTIMIZER = replace(QUICK_RECIPE, optimizer="sgd", lr=0.1, weight_decay=0.0, warmup_epochs=0,
                         schedule="constant", label_smoothing=0.0)
-FIRST_STEPS = 60
+FIRST_STEPS = 40
 
 
 @recorded_run("optimizer", "D2L's optimiser settings against the book's on the same model and data "
