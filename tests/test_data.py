@@ -6,7 +6,7 @@ import torch
 
 from conftest import write_idx
 from vitbook import data
-from vitbook.data import CLASSES, MEAN, STD, DatasetError, load_fashion_mnist
+from vitbook.data import CLASSES, MEAN, STD, DatasetError, balanced_subset, load_fashion_mnist
 
 
 def test_loads_a_good_split_as_documented(isolated_data, make_split):
@@ -186,3 +186,22 @@ def test_real_fashion_mnist_from_the_debian_package(monkeypatch, tmp_path):
     pixels = train.images.float() / 255
     assert abs(pixels.mean().item() - MEAN) < 1e-4 and abs(pixels.std().item() - STD) < 1e-4
     assert test.labels[:3].tolist() == [9, 2, 1]  # Ankle boot, Pullover, Trouser
+
+
+def test_balanced_subsets_keep_every_class_in_proportion_and_nest():
+    train = load_fashion_mnist("train")
+    small, large = balanced_subset(train, 0.01), balanced_subset(train, 0.05)
+    assert torch.bincount(small.labels).tolist() == [60] * 10
+    assert torch.bincount(large.labels).tolist() == [300] * 10
+    key = lambda d: set(map(bytes, d.images.flatten(1).numpy()))  # noqa: E731
+    assert key(small) <= key(large), "a smaller fraction's images are among a larger one's"
+    assert torch.equal(balanced_subset(train, 0.01).images, small.images), "same seed, same images"
+    assert not torch.equal(balanced_subset(train, 0.01, seed=1).images, small.images)
+    assert len(balanced_subset(train, 1.0)) == len(train)
+
+
+@pytest.mark.parametrize("fraction, message", [(0, r"in \(0, 1\]"), (1.5, r"in \(0, 1\]"), ("0.1", r"in \(0, 1\]"),
+                                               (1e-4, r"leaves a class without any image .* >= 0.00017")])
+def test_a_fraction_that_cannot_work_is_refused(fraction, message):
+    with pytest.raises(ValueError, match=message):
+        balanced_subset(load_fashion_mnist("train"), fraction)

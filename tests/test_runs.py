@@ -93,14 +93,15 @@ def sliver(monkeypatch, tmp_path):
     """The book's runs on a sliver of the data, one seed, one epoch, into tmp_path."""
     real_splits = experiments.splits
 
-    def small_splits(device):
-        train, validation, test = real_splits(device)
+    def small_splits(device, *args):
+        train, validation, test = real_splits(device, *args)
         return train.first(256), validation.first(128), test.first(128)
     monkeypatch.setattr(experiments, "splits", small_splits)
     monkeypatch.setattr(experiments, "SEEDS", (0,))
     monkeypatch.setattr(experiments, "THROUGHPUT", dict(batch=4, steps=1, rounds=1))
     monkeypatch.setattr(experiments, "CHECKPOINT", tmp_path / "vit.pt")
     monkeypatch.setattr(experiments, "FIRST_STEPS", 2)
+    monkeypatch.setattr(experiments, "HUNGER", dict(fractions=(0.01, 1.0), epochs=1))
     for name in ("QUICK_RECIPE", "CPU_RECIPE", "D2L_RECIPE", "D2L_OPTIMIZER"):
         recipe = getattr(experiments, name)
         monkeypatch.setattr(experiments, name, type(recipe)(**{**recipe.__dict__, "epochs": 1}))
@@ -117,6 +118,9 @@ def test_every_run_of_the_book_runs_end_to_end(sliver, name):
             assert part["ratio"] == pytest.approx(part["book_images_per_s"] / part["timm_images_per_s"])
     elif name == "quick":
         assert results["test_accuracy"]["values"] == [results["seeds"][0]["test_accuracy"]]
+    elif name == "data_hunger":
+        assert list(results) == list(experiments.HUNGER_MODELS)
+        assert all(list(r) == ["0.01", "1"] and r["0.01"]["seeds"][0]["fraction"] == 0.01 for r in results.values())
     elif name in ("pipeline", "ablations", "baselines"):
         assert len(results) >= 2 and all(len(r["seeds"]) == 1 for r in results.values())
     elif name == "optimizer":
@@ -154,6 +158,20 @@ def test_a_long_part_restarts_at_its_last_finished_epoch(sliver, monkeypatch):
     assert epochs_trained == [1, 2], "epoch 1 was not trained again"
     assert len(record["results"]["seed 0"]["validation_accuracy"]) == 2
     assert not list(sliver.glob(".d2l-cpu.*")), "the run's scratch files are gone"
+
+
+def test_a_fraction_of_the_training_set_is_balanced_and_fills_an_epoch():
+    from vitbook.data import balanced_subset, load_fashion_mnist, split_off
+
+    subset = balanced_subset(split_off(load_fashion_mnist("train"), 10_000)[0], 0.01, seed=1)
+    n = len(subset)
+    train, validation, _ = experiments.splits("cpu", 0.01, seed=1)
+    assert abs(len(train) - 50_000) <= n / 2, "the subset repeated: an epoch shows as many images"
+    assert torch.equal(train.images[:n], subset.images) and torch.equal(train.images[n:2 * n], subset.images)
+    assert torch.bincount(subset.labels).tolist() == [int(0.01 * c) for c in torch.bincount(
+        split_off(load_fashion_mnist("train"), 10_000)[0].labels).tolist()]
+    assert not torch.equal(experiments.splits("cpu", 0.01, seed=2)[0].images[:n], subset.images)
+    assert len(validation) == 10_000
 
 
 def test_the_validation_split_is_fixed_and_takes_nothing_twice():

@@ -71,6 +71,25 @@ def split_off(data: FashionMNIST, n: int, seed: int = 0) -> tuple[FashionMNIST, 
     return part(order[n:]), part(order[:n])
 
 
+def balanced_subset(data: FashionMNIST, fraction: float, seed: int = 0) -> FashionMNIST:
+    """`fraction` of `data`, the same share of every class, drawn at random with `seed`:
+    the smaller training sets of chapter 8. The same seed gives the same images, and a
+    smaller fraction's images are among a larger one's."""
+    if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0 < fraction <= 1:
+        raise ValueError(f"fraction must be a number in (0, 1], not {fraction!r}")
+    counts = torch.bincount(data.labels, minlength=len(data.classes))
+    per_class = [int(fraction * n + 1e-9) for n in counts.tolist()]  # 0.29 * 100 is 28.99...
+    if any(k < 1 for k, n in zip(per_class, counts.tolist()) if n):
+        smallest = counts[counts > 0].min().item()
+        raise ValueError(f"fraction {fraction} of {len(data)} images leaves a class without any "
+                         f"image (the smallest class has {smallest}): use a fraction >= "
+                         f"{1 / smallest:.2g}")
+    order = torch.randperm(len(data), generator=torch.Generator().manual_seed(seed))
+    picked = torch.cat([order[data.labels[order] == c][:k] for c, k in enumerate(per_class)])
+    picked = picked.sort().values
+    return FashionMNIST(data.images[picked], data.labels[picked], data.classes, data.source)
+
+
 def cache_dir() -> Path:
     """The folder a download goes to and is found in next time."""
     return Path(os.environ.get("VITBOOK_CACHE") or Path.home() / ".cache" / "vitbook" / "fashion-mnist")

@@ -15,32 +15,43 @@ import torch
 import torch.nn.functional as F
 
 from .baselines import MLP, ResNet
-from .data import load_fashion_mnist, split_off
+from .stem import conv_stem_vit
+from .data import FashionMNIST, balanced_subset, load_fashion_mnist, split_off
 from .device import seed_everything
 from .pretrained import CHECKPOINT, save_trained
 from .runs import device_name, recorded_run
 from .train import BOOK_RECIPE, CPU_RECIPE, D2L_RECIPE, QUICK_RECIPE, DeviceData, Recipe, evaluate, train
 from .vit import BOOK_CONFIG, CPU_CONFIG, D2L_CONFIG, QUICK_CONFIG, ViT, timm_equivalent
 
-MODELS = {"vit": ViT, "mlp": MLP, "resnet": ResNet}  # the "model" entry of a config
+MODELS = {"vit": ViT, "conv-stem vit": conv_stem_vit, "mlp": MLP, "resnet": ResNet}  # the "model" entry of a config
 VALIDATION_IMAGES = 10_000
 SEEDS = (0, 1, 2)
 THROUGHPUT = dict(batch=128, steps=20, rounds=5)  # per model and round
 
 
-def splits(device: torch.device) -> tuple[DeviceData, DeviceData, DeviceData]:
-    """(training set less the validation split, validation split, test set) on `device`."""
+def splits(device: torch.device, fraction: float = 1.0, seed: int = 0) -> tuple[DeviceData, DeviceData, DeviceData]:
+    """(training set less the validation split, validation split, test set) on `device`.
+
+    With `fraction` < 1 the training set is that share of every class (`balanced_subset`,
+    drawn with `seed`), repeated so that an epoch still shows as many images as the full
+    set: every fraction then gets the same steps, epochs and evaluations."""
     rest, validation = split_off(load_fashion_mnist("train"), VALIDATION_IMAGES)
+    if fraction < 1:
+        subset = balanced_subset(rest, fraction, seed)
+        times = round(len(rest) / len(subset))
+        rest = FashionMNIST(subset.images.repeat(times, 1, 1, 1), subset.labels.repeat(times),
+                            rest.classes, rest.source)
     return (DeviceData(rest, device), DeviceData(validation, device),
             DeviceData(load_fashion_mnist("test"), device))
 
 
 def train_and_test(config: dict, recipe: Recipe, seed: int, device: torch.device, progress: bool,
-                   checkpoint=None, command: str = "", resume=None) -> dict:
+                   checkpoint=None, command: str = "", resume=None, fraction: float = 1.0) -> dict:
     """Train `config` with `recipe` (validation accuracy after every epoch), then measure
     the test accuracy once; with `checkpoint`, save the trained model there; with
-    `resume` (a path), keep a per-epoch checkpoint there and continue from it."""
-    train_data, validation, test = splits(device)
+    `resume` (a path), keep a per-epoch checkpoint there and continue from it; with
+    `fraction` < 1, train on that share of the training set (`splits`)."""
+    train_data, validation, test = splits(device, fraction, seed)
     seed_everything(seed)
     model = build(config)
     history = train(model, train_data, validation, recipe, seed=seed, progress=progress,
@@ -51,7 +62,8 @@ def train_and_test(config: dict, recipe: Recipe, seed: int, device: torch.device
                      device_name(device), command)
     return {"config": config, "recipe": dataclasses.asdict(recipe), "seed": seed,
             "epochs": history.epoch, "seconds": history.seconds, "train_loss": history.train_loss,
-            "validation_accuracy": history.eval_acc, "test_accuracy": test_accuracy}
+            "validation_accuracy": history.eval_acc, "test_accuracy": test_accuracy,
+            "fraction": fraction}
 
 
 def build(config: dict) -> torch.nn.Module:
@@ -66,11 +78,11 @@ def spread(values: list[float]) -> dict:
             "std": statistics.stdev(values) if len(values) > 1 else 0.0, "values": values}
 
 
-def seeded(parts, key: str, config: dict, recipe: Recipe, device, progress) -> dict:
-    """`train_and_test` for every seed of SEEDS, each a part of the run, and the spread of
-    their test accuracies and training seconds."""
+def seeded(parts, key: str, config: dict, recipe: Recipe, device, progress, **options) -> dict:
+    """`train_and_test` (with `options`) for every seed of SEEDS, each a part of the run,
+    and the spread of their test accuracies and training seconds."""
     runs = [parts.get(f"{key}, seed {seed}", lambda seed=seed: train_and_test(
-        config, recipe, seed, device, progress)) for seed in SEEDS]
+        config, recipe, seed, device, progress, **options)) for seed in SEEDS]
     return {"seeds": runs, "test_accuracy": spread([r["test_accuracy"] for r in runs]),
             "seconds": spread([r["seconds"][-1] for r in runs])}
 
@@ -207,3 +219,19 @@ BASELINES = {"MLP": dict(model="mlp", hidden=(256,)), "ResNet": dict(model="resn
 def baselines(device, parts, progress):
     return variants(parts, {name: (config, QUICK_RECIPE) for name, config in BASELINES.items()},
                     device, progress)
+
+
+HUNGER = dict(fractions=(0.01, 0.05, 0.2, 1.0), epochs=5)
+HUNGER_MODELS = {"ViT": CPU_CONFIG, "ViT, conv stem": dict(CPU_CONFIG, model="conv-stem vit"),
+                 "ResNet": BASELINES["ResNet"]}
+
+
+@recorded_run("data_hunger", "the ViT, the conv-stem ViT and the ResNet on 1%, 5%, 20% and 100% of "
+              "the training set (class-balanced, the same subsets for all; every fraction sees as "
+              "many images), 3 seeds")
+def data_hunger(device, parts, progress):
+    recipe = replace(CPU_RECIPE, epochs=HUNGER["epochs"],
+                     warmup_epochs=CPU_RECIPE.warmup_epochs * HUNGER["epochs"] / CPU_RECIPE.epochs)
+    return {name: {f"{fraction:g}": seeded(parts, f"{name}, {fraction:g}", config, recipe, device,
+                                           progress, fraction=fraction)
+                   for fraction in HUNGER["fractions"]} for name, config in HUNGER_MODELS.items()}
