@@ -15,7 +15,7 @@ D2L_CONFIG = dict(img_size=96, patch_size=16, dim=512, depth=2, num_heads=8, mlp
 BOOK_CONFIG = dict(img_size=28, patch_size=4, dim=128, depth=6, num_heads=4, mlp_dim=256, dropout=0.1)
 # The book's model on its reference machine, a 2-core CPU (the shipped checkpoint): the
 # same 4x4 patches and 7x7 grid at half the width, and no dropout, whose random masks
-# cost a third of a training step on a CPU.
+# are among the largest costs of a training step on a CPU.
 CPU_CONFIG = dict(img_size=28, patch_size=4, dim=64, depth=6, num_heads=4, mlp_dim=128, dropout=0.0)
 # The book's quick setting for CPUs: 7x7 patches (16 tokens), a smaller model.
 QUICK_CONFIG = dict(img_size=28, patch_size=7, dim=64, depth=4, num_heads=4, mlp_dim=128, dropout=0.0)
