@@ -3,6 +3,7 @@ and every run of the book executed end to end on a sliver of the data."""
 
 import json
 import subprocess
+from dataclasses import replace
 import sys
 import time
 
@@ -103,8 +104,7 @@ def sliver(monkeypatch, tmp_path):
     monkeypatch.setattr(experiments, "FIRST_STEPS", 2)
     monkeypatch.setattr(experiments, "HUNGER", dict(fractions=(0.01, 1.0), epochs=1))
     for name in ("QUICK_RECIPE", "CPU_RECIPE", "D2L_RECIPE", "D2L_OPTIMIZER"):
-        recipe = getattr(experiments, name)
-        monkeypatch.setattr(experiments, name, type(recipe)(**{**recipe.__dict__, "epochs": 1}))
+        monkeypatch.setattr(experiments, name, replace(getattr(experiments, name), epochs=1))
     return tmp_path
 
 
@@ -140,8 +140,7 @@ def test_every_run_of_the_book_runs_end_to_end(sliver, name):
 def test_a_long_part_restarts_at_its_last_finished_epoch(sliver, monkeypatch):
     """D2L's run takes hours on a CPU: interrupted in its second epoch, it goes on from
     the first epoch's checkpoint, and leaves no checkpoint behind once it is done."""
-    monkeypatch.setattr(experiments, "D2L_RECIPE", experiments.D2L_RECIPE.__class__(
-        **{**experiments.D2L_RECIPE.__dict__, "epochs": 2}))
+    monkeypatch.setattr(experiments, "D2L_RECIPE", replace(experiments.D2L_RECIPE, epochs=2))
     real_train, epochs_trained = experiments.train, []
 
     def train(*args, interrupt=[True], **kwargs):
@@ -163,13 +162,13 @@ def test_a_long_part_restarts_at_its_last_finished_epoch(sliver, monkeypatch):
 def test_a_fraction_of_the_training_set_is_balanced_and_fills_an_epoch():
     from vitbook.data import balanced_subset, load_fashion_mnist, split_off
 
-    subset = balanced_subset(split_off(load_fashion_mnist("train"), 10_000)[0], 0.01, seed=1)
+    rest = split_off(load_fashion_mnist("train"), 10_000)[0]
+    subset = balanced_subset(rest, 0.01, seed=1)
     n = len(subset)
     train, validation, _ = experiments.splits("cpu", 0.01, seed=1)
     assert abs(len(train) - 50_000) <= n / 2, "the subset repeated: an epoch shows as many images"
     assert torch.equal(train.images[:n], subset.images) and torch.equal(train.images[n:2 * n], subset.images)
-    assert torch.bincount(subset.labels).tolist() == [int(0.01 * c) for c in torch.bincount(
-        split_off(load_fashion_mnist("train"), 10_000)[0].labels).tolist()]
+    assert torch.bincount(subset.labels).tolist() == [int(0.01 * c) for c in torch.bincount(rest.labels).tolist()]
     assert not torch.equal(experiments.splits("cpu", 0.01, seed=2)[0].images[:n], subset.images)
     assert len(validation) == 10_000
 

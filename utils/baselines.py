@@ -10,13 +10,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .patches import _check_dtype, _check_images
-
-
-def _positive_ints(**values) -> None:
-    for arg, value in values.items():
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{arg} must be a positive integer, not {value!r}")
+from .patches import _check_dtype, _check_images, _check_positive_ints
 
 
 class MLP(nn.Module):
@@ -26,8 +20,8 @@ class MLP(nn.Module):
     def __init__(self, img_size: int = 28, in_channels: int = 1, num_classes: int = 10,
                  hidden: tuple[int, ...] = (256,)):
         super().__init__()
-        _positive_ints(img_size=img_size, in_channels=in_channels, num_classes=num_classes,
-                       **{f"hidden[{i}]": h for i, h in enumerate(hidden)})
+        _check_positive_ints(img_size=img_size, in_channels=in_channels, num_classes=num_classes,
+                             **{f"hidden[{i}]": h for i, h in enumerate(hidden)})
         self.img_size, self.in_channels = img_size, in_channels
         widths = [in_channels * img_size ** 2, *hidden]
         layers = [nn.Flatten()]
@@ -61,6 +55,11 @@ class ResidualBlock(nn.Module):
         return torch.relu(self.bn2(self.conv2(out)) + self.shortcut(x))
 
 
+def _stages(widths: tuple[int, ...]) -> list[tuple[int, int, int]]:
+    """(in channels, out channels, stride) of each residual block of a `ResNet`."""
+    return [(a, b, 1 if i == 0 else 2) for i, (a, b) in enumerate(zip(widths[:1] + widths[:-1], widths))]
+
+
 class ResNet(nn.Module):
     """A small ResNet: a 3x3 convolution stem, one residual block per entry of `widths`
     (each after the first halves the size), global average pooling, a linear head.
@@ -69,15 +68,14 @@ class ResNet(nn.Module):
     def __init__(self, img_size: int = 28, in_channels: int = 1, num_classes: int = 10,
                  widths: tuple[int, ...] = (32, 64, 128)):
         super().__init__()
-        _positive_ints(img_size=img_size, in_channels=in_channels, num_classes=num_classes,
-                       **{f"widths[{i}]": w for i, w in enumerate(widths)})
+        _check_positive_ints(img_size=img_size, in_channels=in_channels, num_classes=num_classes,
+                             **{f"widths[{i}]": w for i, w in enumerate(widths)})
         if not widths:
             raise ValueError("widths must name at least one stage")
         self.img_size, self.in_channels = img_size, in_channels
         self.stem = nn.Sequential(nn.Conv2d(in_channels, widths[0], 3, padding=1, bias=False),
                                   nn.BatchNorm2d(widths[0]), nn.ReLU())
-        self.stages = nn.Sequential(*(ResidualBlock(a, b, stride=1 if i == 0 else 2)
-                                      for i, (a, b) in enumerate(zip(widths[:1] + widths[:-1], widths))))
+        self.stages = nn.Sequential(*(ResidualBlock(a, b, stride) for a, b, stride in _stages(widths)))
         self.head = nn.Linear(widths[-1], num_classes)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
@@ -93,11 +91,11 @@ def resnet_flops(img_size: int = 28, in_channels: int = 1, num_classes: int = 10
     pass of one image; batch norm, ReLU, additions and pooling are not counted."""
     size = img_size
     flops = 2 * size * size * 9 * in_channels * widths[0]                # stem
-    for i, (a, b) in enumerate(zip(widths[:1] + widths[:-1], widths)):
-        size = size if i == 0 else (size + 1) // 2                        # 3x3, padding 1, stride 2
+    for a, b, stride in _stages(widths):
+        size = (size - 1) // stride + 1                                   # 3x3, padding 1
         flops += 2 * size * size * 9 * (a * b + b * b)                    # conv1, conv2
-        if i or a != b:
-            flops += 2 * size * size * a * b                              # 1x1 shortcut
+        if stride != 1 or a != b:
+            flops += 2 * size * size * a * b                              # 1x1 shortcut, as ResidualBlock
     return flops + 2 * widths[-1] * num_classes
 
 

@@ -12,6 +12,13 @@ def _divisors(n: int) -> list[int]:
     return [d for d in range(1, n + 1) if n % d == 0]
 
 
+def _check_positive_ints(**values) -> None:
+    """A ValueError naming the first argument that is not a positive integer (bools too)."""
+    for arg, value in values.items():
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{arg} must be a positive integer, not {value!r}")
+
+
 def _shape_hint(shape: tuple, channels: int | None) -> str:
     """What a wrongly shaped image batch most likely is, and how to fix it."""
     want_c = channels or "C"
@@ -101,10 +108,8 @@ class PatchEmbedding(nn.Module):
 
     def __init__(self, img_size: int = 28, patch_size: int = 4, in_channels: int = 1, embed_dim: int = 64):
         super().__init__()
-        for arg, value in (("img_size", img_size), ("patch_size", patch_size),
-                           ("in_channels", in_channels), ("embed_dim", embed_dim)):
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"{arg} must be a positive integer, not {value!r}")
+        _check_positive_ints(img_size=img_size, patch_size=patch_size, in_channels=in_channels,
+                             embed_dim=embed_dim)
         if img_size % patch_size:
             raise ValueError(f"image size {img_size} is not divisible by patch size {patch_size} "
                              f"({img_size} = {img_size // patch_size}*{patch_size} + {img_size % patch_size}); "

@@ -64,6 +64,7 @@ class Parts:
 
     def __init__(self, path: Path):
         self.path = path
+        self.prefix = path.name.removesuffix("partial.json")  # ".NAME-DEVICE."
         self.done = json.loads(path.read_text()) if path.is_file() else {}
 
     def get(self, key: str, compute: Callable[[], dict]) -> dict:
@@ -79,10 +80,10 @@ class Parts:
         """A hidden file beside the run's parts where a long part keeps its own state
         (a per-epoch checkpoint), so that it too restarts where it stopped."""
         slug = "".join(c if c.isalnum() else "-" for c in key)
-        return self.path.with_name(f"{self.path.name.removesuffix('.partial.json')}.{slug}.pt")
+        return self.path.with_name(f"{self.prefix}{slug}.pt")
 
     def clear(self) -> None:
-        for path in self.path.parent.glob(self.path.name.removesuffix("partial.json") + "*"):
+        for path in self.path.parent.glob(self.prefix + "*"):
             path.unlink()
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .patches import _check_dtype, _check_images
+from .patches import _check_dtype, _check_images, _check_positive_ints
 from .vit import ViT
 
 
@@ -25,6 +25,8 @@ class ConvStem(nn.Module):
 
     def __init__(self, img_size: int = 28, patch_size: int = 4, in_channels: int = 1, embed_dim: int = 64):
         super().__init__()
+        _check_positive_ints(img_size=img_size, patch_size=patch_size, in_channels=in_channels,
+                             embed_dim=embed_dim)
         steps = patch_size.bit_length() - 1
         if patch_size < 2 or 2 ** steps != patch_size:
             raise ValueError(f"a convolutional stem halves the size per stride-2 convolution, so "
