@@ -101,6 +101,7 @@ def sliver(monkeypatch, tmp_path):
     monkeypatch.setattr(experiments, "SEEDS", (0,))
     monkeypatch.setattr(experiments, "THROUGHPUT", dict(batch=4, steps=1, rounds=1))
     monkeypatch.setattr(experiments, "CHECKPOINT", tmp_path / "vit.pt")
+    monkeypatch.setattr(experiments, "RESULTS", tmp_path)
     monkeypatch.setattr(experiments, "FIRST_STEPS", 2)
     monkeypatch.setattr(experiments, "HUNGER", dict(fractions=(0.01, 1.0), epochs=1))
     for name in ("QUICK_RECIPE", "CPU_RECIPE", "D2L_RECIPE", "D2L_OPTIMIZER"):
@@ -130,11 +131,14 @@ def test_every_run_of_the_book_runs_end_to_end(sliver, name):
     else:
         run = results["seed 0"]
         assert 0 <= run["test_accuracy"] <= 1 and len(run["validation_accuracy"]) == 1
-    if name == "checkpoint":
-        model, info = load_trained(sliver / "vit.pt")
+    kept = {"checkpoint": {"vit.pt": results.get("seed 0")},
+            "baselines": {f"{config['model']}-quick.pt": results.get(name, {}).get("seeds", [None])[0]
+                          for name, config in experiments.BASELINES.items()}}.get(name, {})
+    for file, result in kept.items():
+        model, info = load_trained(sliver / file)
         test = experiments.splits("cpu")[2]
-        assert evaluate(model, test) == info["test_accuracy"] == results["seed 0"]["test_accuracy"]
-        assert info["command"] == "python -m vitbook.runs run checkpoint --device cpu"
+        assert evaluate(model, test) == info["test_accuracy"] == result["test_accuracy"]
+        assert info["command"] == f"python -m vitbook.runs run {name} --device cpu"
 
 
 def test_a_long_part_restarts_at_its_last_finished_epoch(sliver, monkeypatch):

@@ -14,16 +14,13 @@ import time
 import torch
 import torch.nn.functional as F
 
-from .baselines import MLP, ResNet
-from .stem import conv_stem_vit
 from .data import FashionMNIST, balanced_subset, load_fashion_mnist, split_off
 from .device import seed_everything
-from .pretrained import CHECKPOINT, save_trained
+from .pretrained import CHECKPOINT, RESULTS, build, save_trained
 from .runs import device_name, recorded_run
 from .train import BOOK_RECIPE, CPU_RECIPE, D2L_RECIPE, QUICK_RECIPE, DeviceData, Recipe, evaluate, train
 from .vit import BOOK_CONFIG, CPU_CONFIG, D2L_CONFIG, QUICK_CONFIG, ViT, timm_equivalent
 
-MODELS = {"vit": ViT, "conv-stem vit": conv_stem_vit, "mlp": MLP, "resnet": ResNet}  # the "model" entry of a config
 VALIDATION_IMAGES = 10_000
 SEEDS = (0, 1, 2)
 THROUGHPUT = dict(batch=128, steps=20, rounds=5)  # per model and round
@@ -66,23 +63,20 @@ def train_and_test(config: dict, recipe: Recipe, seed: int, device: torch.device
             "fraction": fraction}
 
 
-def build(config: dict) -> torch.nn.Module:
-    """The model a config describes: a `ViT`, or the baseline its "model" entry names."""
-    config = dict(config)
-    return MODELS[config.pop("model", "vit")](**config)
-
-
 def spread(values: list[float]) -> dict:
     """Mean, standard deviation (n - 1) and the values themselves."""
     return {"mean": statistics.mean(values),
             "std": statistics.stdev(values) if len(values) > 1 else 0.0, "values": values}
 
 
-def seeded(parts, key: str, config: dict, recipe: Recipe, device, progress, **options) -> dict:
+def seeded(parts, key: str, config: dict, recipe: Recipe, device, progress, keep=None, command: str = "",
+           **options) -> dict:
     """`train_and_test` (with `options`) for every seed of SEEDS, each a part of the run,
-    and the spread of their test accuracies and training seconds."""
+    and the spread of their test accuracies and training seconds; with `keep` (a path),
+    seed 0's trained model is saved there with `command` in its record."""
     runs = [parts.get(f"{key}, seed {seed}", lambda seed=seed: train_and_test(
-        config, recipe, seed, device, progress, **options)) for seed in SEEDS]
+        config, recipe, seed, device, progress, checkpoint=keep if seed == 0 else None, command=command,
+        **options)) for seed in SEEDS]
     return {"seeds": runs, "test_accuracy": spread([r["test_accuracy"] for r in runs]),
             "seconds": spread([r["seconds"][-1] for r in runs])}
 
@@ -215,10 +209,12 @@ def ablations(device, parts, progress):
 BASELINES = {"MLP": dict(model="mlp", hidden=(256,)), "ResNet": dict(model="resnet", widths=(16, 32, 64))}
 
 
-@recorded_run("baselines", "an MLP and a small ResNet trained with the quick setting's recipe, 3 seeds")
+@recorded_run("baselines", "an MLP and a small ResNet trained with the quick setting's recipe, 3 seeds; "
+              "seed 0's models become results/mlp-quick.pt and resnet-quick.pt (chapter 8)")
 def baselines(device, parts, progress):
-    return variants(parts, {name: (config, QUICK_RECIPE) for name, config in BASELINES.items()},
-                    device, progress)
+    command = f"python -m vitbook.runs run baselines --device {device.type}"
+    return {name: seeded(parts, name, config, QUICK_RECIPE, device, progress, command=command,
+                         keep=RESULTS / f"{config['model']}-quick.pt") for name, config in BASELINES.items()}
 
 
 HUNGER = dict(fractions=(0.01, 0.05, 0.2, 1.0), epochs=5)
