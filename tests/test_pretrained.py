@@ -25,6 +25,8 @@ def test_trained_model_round_trips_with_its_record(tmp_path):
 def test_missing_checkpoint_says_how_to_make_one(tmp_path):
     with pytest.raises(FileNotFoundError, match="python -m vitbook.runs run checkpoint"):
         load_trained(tmp_path / "absent.pt")
+    with pytest.raises(FileNotFoundError, match="python -m vitbook.runs run baselines"):
+        load_trained(tmp_path / "resnet-quick.pt")
 
 
 def test_a_training_state_is_not_taken_for_a_trained_record(tmp_path):

@@ -69,6 +69,20 @@ def test_missing_and_unknown_runs_say_what_to_do(registry, tmp_path):
         runs.load_run("quick", "cpu", tmp_path)
 
 
+def test_show_variants_lines_up_means_spreads_gaps_and_seconds(capsys):
+    variants = {"quick": {"test_accuracy": {"mean": 0.8817, "std": 0.002}, "seconds": {"mean": 186.4}},
+                "mean pooling": {"test_accuracy": {"mean": 0.8791, "std": 0.0031}, "seconds": {"mean": 1186}}}
+    runs.show_variants(variants, reference="quick")
+    assert capsys.readouterr().out.splitlines() == [
+        "variant       test accuracy   vs reference  training",
+        "quick         88.17% ± 0.20%  reference     186 s",
+        "mean pooling  87.91% ± 0.31%  -0.26 points  1,186 s"]
+    runs.show_variants(variants)
+    assert capsys.readouterr().out.splitlines() == [
+        "variant       test accuracy   training", "quick         88.17% ± 0.20%  186 s",
+        "mean pooling  87.91% ± 0.31%  1,186 s"]
+
+
 def test_show_run_prints_which_run_it_shows(registry, tmp_path, capsys):
     runs.recorded_run("tiny", "one number")(lambda device, parts, progress: {"n": 1})
     runs.run("tiny", "cpu", tmp_path, progress=False, command="python -m vitbook.runs run tiny")
@@ -131,7 +145,7 @@ def test_every_run_of_the_book_runs_end_to_end(sliver, name):
     else:
         run = results["seed 0"]
         assert 0 <= run["test_accuracy"] <= 1 and len(run["validation_accuracy"]) == 1
-    kept = {"checkpoint": {"vit.pt": results.get("seed 0")},
+    kept = {"checkpoint": {"vit.pt": results.get("seed 0")}, "quick": {"vit-quick.pt": results.get("seeds", [None])[0]},
             "baselines": {f"{config['model']}-quick.pt": results.get(name, {}).get("seeds", [None])[0]
                           for name, config in experiments.BASELINES.items()}}.get(name, {})
     for file, result in kept.items():

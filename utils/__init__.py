@@ -10,10 +10,13 @@ Modules, by role:
     blocks      the MLP and the encoder block (chapter 4)
     vit         the whole ViT, its configurations, parameter and FLOP tables (chapter 5)
     train       device-resident data, recipes, the trainer, checkpoints (chapter 6)
-    pretrained  the shipped trained checkpoint and its record (chapter 7)
+    pretrained  the shipped trained models and their records; build a model from its config
     runs        recorded runs: one command each, results as JSON with their provenance
-    experiments the book's recorded runs (throughput, quick setting, checkpoint, D2L)
+    experiments the book's recorded runs (`python -m vitbook.runs --list`)
     analysis    attention maps, rollout, position similarity, attention distance (chapter 7)
+    baselines   an MLP and a small ResNet, with their FLOPs (chapters 6 and 8)
+    stem        the convolutional stem of Xiao et al. 2021 (chapter 8)
+    bias        translation and locality: what a CNN is given and a ViT learns (chapter 8)
     plotting    labelled image grids, patch and attention overlays, training curves
     exercises   checks that students call on their answers
     book        Colab badges and install cells, derived from _config.yml; running chapters

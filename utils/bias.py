@@ -7,7 +7,8 @@ must learn from data which positions are near which.
 
     shift(images, dy, dx)                   # images moved by whole pixels, the uncovered border 0
     translation_change(model, images, d)    # how much logits and predictions move under a shift
-    receptive_fields(resnet)                # the window each conv layer of a ResNet sees, in pixels
+    receptive_field_widths(layers)          # the window after each of a stack of (kernel, stride) layers
+    receptive_fields(resnet)                # the same for each conv layer of a ResNet, by name
 """
 
 from __future__ import annotations
@@ -69,19 +70,26 @@ def translation_change(model: nn.Module, images: torch.Tensor, pixels: int) -> d
             "changed predictions": (moved.argmax(1) != logits.argmax(1)).float().mean().item()}
 
 
+def receptive_field_widths(layers: list[tuple[int, int]]) -> list[int]:
+    """The width in pixels of the input window that one output unit sees after each layer of
+    a stack of convolutions (or poolings), given as (kernel size, stride) pairs: each layer
+    adds (kernel - 1) x (the product of the strides before it)."""
+    width, jump, widths = 1, 1, []
+    for kernel, stride in layers:
+        width += (kernel - 1) * jump
+        jump *= stride
+        widths.append(width)
+    return widths
+
+
 def receptive_fields(model: ResNet) -> list[tuple[str, int]]:
     """The receptive field of each 3x3 convolution of the ResNet's main path, in order:
-    (layer name, width in pixels of the input window one output unit sees). Each layer adds
-    (kernel - 1) x (the product of the strides before it) pixels; the 1x1 shortcuts see
-    less and do not count. Widths can exceed the image: the window is then cut off by it."""
+    (layer name, width in pixels). The 1x1 shortcuts see less and do not count. Widths can
+    exceed the image: the window is then cut off by it."""
     if not isinstance(model, ResNet):
         raise TypeError(f"receptive_fields expects a vitbook ResNet, got a {type(model).__name__}")
     convs = [("stem", model.stem[0])]
     for i, block in enumerate(model.stages, start=1):
         convs += [(f"block {i}, conv 1", block.conv1), (f"block {i}, conv 2", block.conv2)]
-    size, jump, fields = 1, 1, []
-    for name, conv in convs:
-        size += (conv.kernel_size[0] - 1) * jump
-        jump *= conv.stride[0]
-        fields.append((name, size))
-    return fields
+    widths = receptive_field_widths([(conv.kernel_size[0], conv.stride[0]) for _, conv in convs])
+    return [(name, width) for (name, _), width in zip(convs, widths)]

@@ -13,6 +13,7 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
+from .bias import receptive_field_widths
 from .checks import MismatchError, ShapeError, check_close, check_shape
 from .patches import patchify
 from .tokens import sincos_1d
@@ -206,3 +207,29 @@ def check_attention_entropy(attention_entropy: Callable) -> None:
                  hint=f" (test case: {label}; weights are (layers, batch, heads, T, T), the "
                       "result (layers, heads): sum over keys, then average over batch and queries)")
     print("✓ Correct: your entropy matches for uniform, one-hot and random attention.")
+
+
+def check_receptive_field(receptive_field: Callable) -> None:
+    """Chapter 8: `receptive_field(layers)`: a list of (kernel, stride) pairs -> the width in
+    pixels of one unit's input window after each layer (a list of whole numbers)."""
+    __tracebackhide__ = True
+    cases = (("the book's ResNet: 3x3 stem, blocks of two 3x3 convolutions, strides 1, 2, 2",
+              [(3, 1), (3, 1), (3, 1), (3, 2), (3, 1), (3, 2), (3, 1)]),
+             ("a ViT's patch embedding: one 4x4 convolution of stride 4", [(4, 4)]),
+             ("a stack with a 2x2 pooling of stride 2 in the middle", [(3, 1), (3, 1), (2, 2), (3, 1), (5, 3), (3, 1)]))
+    for label, layers in cases:
+        got = _call("receptive_field", receptive_field, list(layers), package_fn=receptive_field_widths)
+        want = receptive_field_widths(layers)
+        if isinstance(got, torch.Tensor):
+            got = got.tolist()
+        if not hasattr(got, "__len__") or len(got) != len(want):
+            raise ExerciseError(f"receptive_field({layers}) returned {got!r}, expected one width per "
+                                f"layer, {len(want)} in all: {want} (test case: {label})")
+        widths = [_number(f"receptive_field's entry {i}", w, whole=True) for i, w in enumerate(got)]
+        wrong = next((i for i, (a, b) in enumerate(zip(widths, want)) if a != b), None)
+        if wrong is not None:
+            raise ExerciseError(f"receptive_field({layers}) returned {got}, expected {want}: layer {wrong} "
+                                f"(kernel {layers[wrong][0]}, stride {layers[wrong][1]}) should see {want[wrong]} "
+                                f"pixels, not {widths[wrong]:g} (test case: {label}). A layer adds (kernel - 1) "
+                                "times the product of the strides of the layers before it, not including its own")
+    print("✓ Correct: your receptive fields match for the ResNet, a patch embedding and a pooled stack.")

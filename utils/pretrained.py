@@ -3,8 +3,8 @@
 The shipped checkpoint `results/vit-book.pt` (chapter 7) holds the weights and a record of
 the run that made them (configuration, recipe, test accuracy, training seconds, device,
 date, command); the recorded run ``python -m vitbook.runs run checkpoint`` writes it, and
-``... run baselines`` writes `results/mlp-quick.pt` and `results/resnet-quick.pt`
-(chapter 8), all by `vitbook.experiments`.
+``... run quick`` and ``... run baselines`` write `results/vit-quick.pt`, `mlp-quick.pt` and
+`resnet-quick.pt` (chapter 8), all by `vitbook.experiments`.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from .vit import ViT
 
 RESULTS = Path(__file__).parent / "results"  # shipped with the package (Colab too)
 CHECKPOINT = RESULTS / "vit-book.pt"
+RUN_OF = {"vit-quick.pt": "quick", "mlp-quick.pt": "baselines", "resnet-quick.pt": "baselines"}  # who writes it
 MODELS = {"vit": ViT, "conv-stem vit": conv_stem_vit, "mlp": MLP, "resnet": ResNet}  # a config's "model"
 
 
@@ -51,7 +52,7 @@ def load_trained(path: str | os.PathLike = CHECKPOINT, device: torch.device | st
     if not path.is_file():
         raise FileNotFoundError(
             f"no trained checkpoint at {path}. The recorded runs write them: "
-            f"`python -m vitbook.runs run {'baselines' if path.name.endswith('-quick.pt') else 'checkpoint'}`")
+            f"`python -m vitbook.runs run {RUN_OF.get(path.name, 'checkpoint')}`")
     state = load_checkpoint(path)
     missing = {"model", "config", "test_accuracy"} - state.keys()
     if missing:

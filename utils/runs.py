@@ -12,7 +12,8 @@ so an interrupted run restarts where it stopped (a part that takes hours also ke
 per-epoch checkpoint there, `Parts.scratch`); the result itself is written in one
 atomic step at the end, so it is never half-written.
 
-Chapters show a recorded run with `show_run(name)`, which prints which run it is.
+Chapters show a recorded run with `show_run(name)`, which prints which run it is, and
+the variants of a comparison with `show_variants`.
 """
 
 from __future__ import annotations
@@ -161,6 +162,22 @@ def show_run(name: str, device_type: str = "cpu", folder: Path = RESULTS) -> dic
     print(f"recorded run '{name}': {record['device']}; torch {record['torch']}; {record['date']}; "
           f"`{record['command']}` at commit {commit}; {record['wall_seconds'] / 60:.1f} min")
     return record
+
+
+def show_variants(variants: dict, reference: str | None = None) -> None:
+    """Print a table of the variants of a comparison (as `vitbook.experiments.variants`
+    records them): test accuracy, mean ± standard deviation over the seeds, the difference
+    of the means from the variant `reference` in points, and the mean training seconds."""
+    width = max(len("variant"), *map(len, variants))
+    gaps = reference is not None
+    print(f"{'variant':<{width}}  {'test accuracy':<14}" + ("  vs reference" if gaps else "") + "  training")
+    for name, result in variants.items():
+        accuracy = result["test_accuracy"]
+        line = f"{name:<{width}}  {accuracy['mean']:6.2%} ± {accuracy['std']:.2%}"
+        if gaps:
+            gap = 100 * (accuracy["mean"] - variants[reference]["test_accuracy"]["mean"])
+            line += f"  {'reference' if name == reference else f'{gap:+.2f} points':<12}"
+        print(f"{line}  {result['seconds']['mean']:,.0f} s")
 
 
 def parser(names=()) -> argparse.ArgumentParser:
