@@ -20,6 +20,7 @@ EXERCISES = [
     ("05_vit.ipynb", "count_parameters", "check_count_parameters"),
     ("06_training.ipynb", "lr_factor", "check_lr_schedule"),
     ("07_inside.ipynb", "attention_entropy", "check_attention_entropy"),
+    ("08_vit_vs_cnn.ipynb", "receptive_field", "check_receptive_field"),
 ]
 
 SOLUTION = re.compile(r"( *)### BEGIN SOLUTION\n.*?### END SOLUTION", re.S)
@@ -171,3 +172,29 @@ def test_schedule_without_warm_up_is_caught():
         return 0.5 * (1 + math.cos(math.pi * step / total))
     with pytest.raises(ExerciseError, match=r"lr_factor\(0, 100, 10\) returned 1.000000, expected 0.100000 .*warm-up"):
         exercises.check_lr_schedule(cosine_only)
+
+
+def widths(layers, own_stride=False):
+    """Receptive-field widths; with own_stride, the common mistake of counting a layer's own stride."""
+    width, jump, out = 1, 1, []
+    for kernel, stride in layers:
+        jump *= stride if own_stride else 1
+        width += (kernel - 1) * jump
+        jump *= 1 if own_stride else stride
+        out.append(width)
+    return out
+
+
+def test_receptive_field_counting_its_own_stride_is_caught():
+    with pytest.raises(ExerciseError, match=r"layer 3 \(kernel 3, stride 2\) should see 9 pixels, not 11 .*the book's ResNet"):
+        exercises.check_receptive_field(lambda layers: widths(layers, own_stride=True))
+    with pytest.raises(ExerciseError, match=r"expected one width per layer, 7 in all: \[3, 5, 7, 9, 13, 17, 25\]"):
+        exercises.check_receptive_field(lambda layers: widths(layers)[-1:])
+    with pytest.raises(ExerciseError, match="receptive_field's entry 0 returned 3.5, expected a whole number"):
+        exercises.check_receptive_field(lambda layers: [w + 0.5 for w in widths(layers)])
+
+
+@pytest.mark.parametrize("convert", [list, tuple, torch.tensor, np.array, lambda w: [float(v) for v in w]])
+def test_right_receptive_fields_are_accepted_whatever_their_container(capsys, convert):
+    exercises.check_receptive_field(lambda layers: convert(widths(layers)))
+    assert capsys.readouterr().out.startswith("✓ Correct")

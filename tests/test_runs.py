@@ -118,6 +118,7 @@ def sliver(monkeypatch, tmp_path):
     monkeypatch.setattr(experiments, "RESULTS", tmp_path)
     monkeypatch.setattr(experiments, "FIRST_STEPS", 2)
     monkeypatch.setattr(experiments, "HUNGER", dict(fractions=(0.01, 1.0), epochs=1))
+    monkeypatch.setattr(experiments, "EQUAL_TIME", dict(experiments.EQUAL_TIME, seconds=1e-9))
     for name in ("QUICK_RECIPE", "CPU_RECIPE", "D2L_RECIPE", "D2L_OPTIMIZER"):
         monkeypatch.setattr(experiments, name, replace(getattr(experiments, name), epochs=1))
     return tmp_path
@@ -136,6 +137,9 @@ def test_every_run_of_the_book_runs_end_to_end(sliver, name):
     elif name == "data_hunger":
         assert list(results) == list(experiments.HUNGER_MODELS)
         assert all(list(r) == ["0.01", "1"] and r["0.01"]["seeds"][0]["fraction"] == 0.01 for r in results.values())
+    elif name == "equal_time":
+        assert list(results) == ["ViT", "MLP", "ResNet"]
+        assert all(r["epoch_seconds"] > 0 and r["seeds"][0]["epochs"] == [1] for r in results.values())
     elif name in ("pipeline", "ablations", "baselines"):
         assert len(results) >= 2 and all(len(r["seeds"]) == 1 for r in results.values())
     elif name == "optimizer":

@@ -17,6 +17,7 @@ Modules, by role:
     baselines   an MLP and a small ResNet, with their FLOPs (chapters 6 and 8)
     stem        the convolutional stem of Xiao et al. 2021 (chapter 8)
     bias        translation and locality: what a CNN is given and a ViT learns (chapter 8)
+    transfer    a trained ViT at a new image size; timm's weights in the book's ViT (chapter 9)
     plotting    labelled image grids, patch and attention overlays, training curves
     exercises   checks that students call on their answers
     book        Colab badges and install cells, derived from _config.yml; running chapters

@@ -219,6 +219,30 @@ def baselines(device, parts, progress):
                          keep=RESULTS / f"{config['model']}-quick.pt") for name, config in BASELINES.items()}
 
 
+EQUAL_TIME = dict(seconds=180, models={"ViT": QUICK_CONFIG, **BASELINES})  # the quick setting's budget
+
+
+def epoch_seconds(config: dict, recipe: Recipe, device) -> float:
+    """Training seconds of one epoch of `recipe` for `config` on `device` (seed 0)."""
+    train_data, validation, _ = splits(device)
+    seed_everything(0)
+    return train(build(config), train_data, validation.first(256), replace(recipe, epochs=1),
+                 progress=False).seconds[-1]
+
+
+@recorded_run("equal_time", "the ViT (quick setting), the MLP and the ResNet given the same training "
+              "time, 180 s: the quick recipe for as many epochs as each fits in it, counted from one "
+              "timed epoch, 3 seeds")
+def equal_time(device, parts, progress):
+    results = {}
+    for name, config in EQUAL_TIME["models"].items():
+        one = parts.get(f"{name}, one epoch", lambda c=config: {"seconds": epoch_seconds(c, QUICK_RECIPE, device)})
+        epochs = max(1, round(EQUAL_TIME["seconds"] / one["seconds"]))
+        results[name] = dict(seeded(parts, name, config, replace(QUICK_RECIPE, epochs=epochs), device, progress),
+                             epoch_seconds=one["seconds"])
+    return results
+
+
 HUNGER = dict(fractions=(0.01, 0.05, 0.2, 1.0), epochs=5)
 HUNGER_MODELS = {"ViT": CPU_CONFIG, "ViT, conv stem": dict(CPU_CONFIG, model="conv-stem vit"),
                  "ResNet": BASELINES["ResNet"]}

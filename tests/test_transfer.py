@@ -1,0 +1,121 @@
+import pytest
+import timm
+import torch
+from timm.layers import resample_abs_pos_embed
+from timm.models.vision_transformer import VisionTransformer
+
+from vitbook.checks import ShapeError
+from vitbook.transfer import at_image_size, from_timm, resample_positions, vit_config
+from vitbook.vit import ViT, timm_equivalent
+
+SMALL = dict(img_size=28, patch_size=4, dim=32, depth=2, num_heads=4, mlp_dim=64, dropout=0.0)
+TINY_TIMM = dict(img_size=32, patch_size=8, embed_dim=32, depth=2, num_heads=4, num_classes=5)
+
+
+@pytest.mark.parametrize("old, new, prefix", [(7, 14, 1), (14, 7, 1), (4, 7, 0), (7, (5, 9), 1),
+                                              ((3, 5), (6, 10), 1), ((3, 5), 4, 0), (7, 7, 1)])
+@pytest.mark.parametrize("mode", ["bicubic", "bilinear"])
+def test_resampled_positions_equal_timms(old, new, prefix, mode):
+    rows, cols = (old, old) if isinstance(old, int) else old
+    table = torch.randn(1, prefix + rows * cols, 16, generator=torch.Generator().manual_seed(0))
+    new_size = [new, new] if isinstance(new, int) else list(new)
+    want = resample_abs_pos_embed(table, new_size, old_size=[rows, cols], num_prefix_tokens=prefix,
+                                  interpolation=mode)
+    got = resample_positions(table, new, old_grid=None if isinstance(old, int) else old, num_prefix=prefix, mode=mode)
+    assert got.shape == (1, prefix + new_size[0] * new_size[1], 16)
+    assert torch.allclose(got, want, atol=1e-6, rtol=0)
+    assert torch.equal(got[:, :prefix], table[:, :prefix])  # the <cls> entry is kept as it is
+
+
+def test_resampling_errors_name_what_is_wrong():
+    table = torch.zeros(1, 1 + 15, 8)
+    with pytest.raises(ShapeError, match="leaves 15 patch positions, which is not a square grid: give old_grid"):
+        resample_positions(table, 4)
+    with pytest.raises(ShapeError, match=r"old_grid \(4, 4\) has 16 patches, but the table holds 15"):
+        resample_positions(table, 4, old_grid=4)
+    with pytest.raises(ValueError, match="new_grid\\[1\\] must be a positive integer, not 0"):
+        resample_positions(table, (3, 0), old_grid=(3, 5))
+    with pytest.raises(ValueError, match="mode must be 'bicubic' or 'bilinear', not 'nearest'"):
+        resample_positions(table, 4, old_grid=(3, 5), mode="nearest")
+    with pytest.raises(ShapeError, match=r"expected a position table of shape \(1, tokens, width\), got \(16, 8\)"):
+        resample_positions(table[0], 4)
+
+
+def test_a_model_at_its_own_size_is_the_same_model():
+    torch.manual_seed(0)
+    model = ViT(**SMALL).eval()
+    same = at_image_size(model, 28)
+    x = torch.randn(3, 1, 28, 28)
+    assert torch.allclose(same(x), model(x), atol=1e-6, rtol=0)
+    assert vit_config(same) == vit_config(model) == dict(SMALL, in_channels=1, num_classes=10, pool="cls",
+                                                           position="learned")
+
+
+def test_a_model_moved_to_56_pixels_has_timms_resampled_table_and_every_other_weight():
+    torch.manual_seed(0)
+    model = ViT(**SMALL)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    big = at_image_size(model, 56)
+    assert big(torch.randn(2, 1, 56, 56)).shape == (2, 10) and big.patch_embed.num_patches == 196
+    want = resample_abs_pos_embed(before["tokens.pos_embed"], [14, 14], num_prefix_tokens=1)
+    for name, value in big.state_dict().items():
+        expected = want if name == "tokens.pos_embed" else before[name]
+        assert torch.allclose(value, expected, atol=1e-6, rtol=0), name
+    assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items()), "the original is untouched"
+
+
+@pytest.mark.parametrize("change", [dict(position="sincos"), dict(position="none"), dict(pool="mean")])
+def test_other_position_and_pooling_choices_move_too(change):
+    model = ViT(**SMALL, **change).eval()
+    big = at_image_size(model, 40)
+    assert big(torch.randn(2, 1, 40, 40)).shape == (2, 10)
+    assert vit_config(big) == dict(vit_config(model), img_size=40)
+
+
+@pytest.mark.parametrize("size", [30, 2, 28.0, True])
+def test_an_image_size_that_is_not_whole_patches_is_refused(size):
+    with pytest.raises(ValueError, match=r"must be a whole number of 4x4 patches .* e.g. 56; .* is not"):
+        at_image_size(ViT(**SMALL), size)
+
+
+@pytest.mark.parametrize("name", ["vit_tiny_patch16_224", "vit_small_patch16_224"])
+def test_timm_architectures_by_name_convert_with_equal_logits(name):
+    torch.manual_seed(0)
+    reference = timm.create_model(name, pretrained=False).eval()
+    model = from_timm(reference)
+    x = torch.randn(2, 3, 224, 224)
+    with torch.no_grad():
+        assert torch.allclose(model(x), reference(x), atol=1e-5, rtol=0)
+    assert not model.training and model.patch_embed.num_patches == 196
+
+
+@pytest.mark.parametrize("pool", ["cls", "mean"])
+def test_book_to_timm_and_back_is_the_same_model(pool):
+    torch.manual_seed(0)
+    model = ViT(**dict(SMALL, pool=pool)).eval()
+    back = from_timm(timm_equivalent(model).eval())
+    assert vit_config(back) == vit_config(model)
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), back.state_dict().values()))
+
+
+@pytest.mark.parametrize("options, message", [
+    (dict(reg_tokens=4), "4 register tokens"),
+    (dict(no_embed_class=True), "without the class token's entry"),
+    (dict(init_values=1e-5), "block 0: LayerScale"),
+    (dict(qkv_bias=False), "block 0: no qkv bias"),
+    (dict(qk_norm=True), "block 0: qk_norm"),
+    (dict(pre_norm=True), "a LayerNorm at norm_pre"),
+    (dict(class_token=False, global_pool="avg"), "a LayerNorm at fc_norm"),
+    (dict(global_pool="map"), "attention pooling"),
+    (dict(pos_embed="none"), "no absolute position embedding"),
+])
+def test_other_timm_layouts_are_refused_naming_the_difference(options, message):
+    with pytest.raises(ValueError, match="layout differs from the book's ViT: .*" + message):
+        from_timm(VisionTransformer(**TINY_TIMM, **options))
+
+
+def test_only_timm_vision_transformers_convert():
+    with pytest.raises(TypeError, match="converts a timm VisionTransformer, not a ViT"):
+        from_timm(ViT(**SMALL))
+    with pytest.raises(TypeError, match="vit_config expects a vitbook ViT, got a VisionTransformer"):
+        vit_config(VisionTransformer(**TINY_TIMM))

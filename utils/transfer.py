@@ -1,0 +1,189 @@
+"""Chapter 9: transfer. A trained ViT at a new image size, and timm's weights in the book's ViT.
+
+A ViT's weights do not depend on the number of patches, except the position table: one
+learned vector per patch of the grid it was trained on. To use the model on larger images
+(more patches of the same size), the ViT paper (§3.2) resamples that table as what it
+is, a 2-D grid of vectors, by interpolation; the `<cls>` entry has no place on the grid
+and is kept aside.
+
+    resample_positions(table, new_grid)   # = timm.layers.resample_abs_pos_embed
+    vit_config(model)                     # the arguments that build a ViT of the same shape
+    at_image_size(model, img_size)        # a new ViT for img_size, weights copied, positions resampled
+    from_timm(timm_model)                 # a timm VisionTransformer of the standard layout as a book ViT
+                                          # (the other way: vitbook.vit.timm_equivalent)
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .blocks import LAYER_NORM_EPS
+from .checks import ShapeError
+from .patches import _check_positive_ints
+from .vit import ViT
+
+
+def _grid(value, name: str) -> tuple[int, int]:
+    grid = (value, value) if isinstance(value, int) else tuple(value)
+    if len(grid) != 2:
+        raise ValueError(f"{name} is a grid (rows, columns) or one number for a square grid, not {value!r}")
+    _check_positive_ints(**{f"{name}[0]": grid[0], f"{name}[1]": grid[1]})
+    return grid
+
+
+def resample_positions(table: torch.Tensor, new_grid, old_grid=None, num_prefix: int = 1,
+                       mode: str = "bicubic", antialias: bool = True) -> torch.Tensor:
+    """Resample a position table (1, num_prefix + rows * cols, D) to `new_grid`.
+
+    The first `num_prefix` entries (the `<cls>` token's) are kept as they are; the others
+    are laid out as the (rows, cols) grid of patches they belong to (`old_grid`; square when
+    not given), interpolated to `new_grid` (an int for a square grid, or (rows, cols)) with
+    `F.interpolate` (`mode` "bicubic", as timm and the ViT paper's code, or "bilinear";
+    `antialias` smooths when shrinking), and flattened back in row-major order.
+    The result equals `timm.layers.resample_abs_pos_embed`."""
+    if not isinstance(table, torch.Tensor) or table.ndim != 3 or table.shape[0] != 1:
+        got = tuple(table.shape) if isinstance(table, torch.Tensor) else type(table).__name__
+        raise ShapeError(f"expected a position table of shape (1, tokens, width), got {got}")
+    if mode not in ("bicubic", "bilinear"):
+        raise ValueError(f"mode must be 'bicubic' or 'bilinear', not {mode!r}")
+    patches = table.shape[1] - num_prefix
+    if old_grid is None:
+        side = math.isqrt(max(patches, 0))
+        if side * side != patches:
+            raise ShapeError(f"a table of {table.shape[1]} entries with {num_prefix} for the prefix leaves "
+                             f"{patches} patch positions, which is not a square grid: give old_grid=(rows, cols)")
+        old_grid = side
+    old_grid, new_grid = _grid(old_grid, "old_grid"), _grid(new_grid, "new_grid")
+    if old_grid[0] * old_grid[1] != patches:
+        raise ShapeError(f"old_grid {old_grid} has {old_grid[0] * old_grid[1]} patches, but the table holds "
+                         f"{patches} patch positions (after {num_prefix} prefix entries)")
+    prefix, grid = table[:, :num_prefix], table[:, num_prefix:]
+    width = table.shape[-1]
+    grid = grid.float().reshape(1, *old_grid, width).permute(0, 3, 1, 2)          # (1, D, rows, cols)
+    grid = F.interpolate(grid, size=new_grid, mode=mode, antialias=antialias)      # (1, D, new rows, new cols)
+    grid = grid.permute(0, 2, 3, 1).reshape(1, -1, width).to(table.dtype)         # (1, new patches, D)
+    return torch.cat([prefix, grid], dim=1)
+
+
+def vit_config(model: ViT) -> dict:
+    """The arguments of `ViT(...)` that build a model of `model`'s shape (its dropout too;
+    the initial scale of the positions, `pos_std`, is not kept by a model and is left out)."""
+    if not isinstance(model, ViT):
+        raise TypeError(f"vit_config expects a vitbook ViT, got a {type(model).__name__}")
+    embed = model.patch_embed
+    block = model.blocks[0] if len(model.blocks) else None
+    dim = model.head.in_features
+    return dict(img_size=embed.img_size, patch_size=embed.patch_size, in_channels=embed.in_channels,
+                num_classes=model.head.out_features, dim=dim, depth=len(model.blocks),
+                num_heads=block.attn.num_heads if block else 1,
+                mlp_dim=block.mlp.fc1.out_features if block else 4 * dim, dropout=model.pos_drop.p,
+                pool=model.pool, position=model.tokens.position)
+
+
+def at_image_size(model: ViT, img_size: int, mode: str = "bicubic") -> ViT:
+    """A new ViT for `img_size` x `img_size` images with `model`'s weights: the same patch
+    size, so more (or fewer) patches, and the learned position table resampled to the new
+    grid (`resample_positions`); a sin-cos table is simply computed for the new grid.
+    `model` itself is left as it was, so the two can be compared."""
+    config = vit_config(model)
+    patch = config["patch_size"]
+    if isinstance(img_size, bool) or not isinstance(img_size, int) or img_size < patch or img_size % patch:
+        raise ValueError(f"the new image size must be a whole number of {patch}x{patch} patches (the "
+                         f"patch size stays), e.g. {2 * config['img_size']}; {img_size!r} is not")
+    resized = ViT(**dict(config, img_size=img_size))
+    state = model.state_dict()
+    if model.tokens.position == "learned":
+        state["tokens.pos_embed"] = resample_positions(state["tokens.pos_embed"], img_size // patch,
+                                                       num_prefix=model.tokens.num_prefix, mode=mode)
+    resized.load_state_dict(state)
+    return resized.to(next(model.parameters()).device).train(model.training)
+
+
+def _differences(timm_model: nn.Module) -> list[str]:
+    """What in `timm_model` differs from the layout of the book's ViT, in words."""
+    from timm.layers import Mlp
+    from timm.layers.attention import Attention
+    from timm.models.vision_transformer import Block
+
+    m, found = timm_model, []
+    if m.num_reg_tokens:
+        found.append(f"{m.num_reg_tokens} register tokens")
+    if m.has_class_token and m.global_pool != "token":
+        found.append(f"a class token pooled with global_pool={m.global_pool!r} (the book pools the class token)")
+    if not m.has_class_token and m.global_pool != "avg":
+        found.append(f"no class token and global_pool={m.global_pool!r} (the book's ViT without <cls> averages)")
+    if m.no_embed_class:
+        found.append("a position table without the class token's entry (no_embed_class=True, as DeiT III)")
+    if m.pos_embed is None:
+        found.append("no absolute position embedding (pos_embed='none', or relative/rotary positions)")
+    if getattr(m, "attn_pool", None) is not None:
+        found.append("attention pooling (global_pool='map')")
+    for name in ("norm_pre", "fc_norm"):
+        if not isinstance(getattr(m, name), nn.Identity):
+            found.append(f"a LayerNorm at {name} ({'before the blocks' if name == 'norm_pre' else 'after pooling'})")
+    if not isinstance(m.patch_embed.norm, nn.Identity):
+        found.append("a norm after the patch embedding")
+    if m.patch_embed.proj.bias is None:
+        found.append("a patch embedding without bias")
+    sizes = (tuple(m.patch_embed.img_size), tuple(m.patch_embed.patch_size))
+    if any(a != b for a, b in sizes):
+        found.append(f"non-square images or patches ({sizes[0]}, {sizes[1]})")
+    for i, block in enumerate(m.blocks):
+        where = f"block {i}:"
+        if type(block) is not Block:
+            found.append(f"{where} a {type(block).__name__} (the book has pre-norm blocks, timm's Block)")
+            continue
+        attn, mlp = block.attn, block.mlp
+        if not isinstance(block.ls1, nn.Identity) or not isinstance(block.ls2, nn.Identity):
+            found.append(f"{where} LayerScale (init_values)")
+        if type(attn) is not Attention:
+            found.append(f"{where} attention of type {type(attn).__name__}")
+        else:
+            if attn.qkv.bias is None:
+                found.append(f"{where} no qkv bias")
+            if not (isinstance(attn.q_norm, nn.Identity) and isinstance(attn.k_norm, nn.Identity)):
+                found.append(f"{where} qk_norm")
+            if not isinstance(getattr(attn, "norm", nn.Identity()), nn.Identity):
+                found.append(f"{where} a norm inside attention")
+            if attn.num_heads * attn.head_dim != attn.qkv.in_features:
+                found.append(f"{where} heads of width {attn.head_dim} not dividing the width evenly")
+        if type(mlp) is not Mlp or not isinstance(mlp.act, nn.GELU) or mlp.act.approximate != "none" \
+                or not isinstance(mlp.norm, nn.Identity):
+            found.append(f"{where} an MLP other than Linear-GELU-Linear ({type(mlp).__name__})")
+        for norm in (block.norm1, block.norm2):
+            if type(norm).__name__ != "LayerNorm" or norm.eps != LAYER_NORM_EPS:
+                found.append(f"{where} {type(norm).__name__} with eps {getattr(norm, 'eps', '?')} "
+                             f"(the book: LayerNorm, eps {LAYER_NORM_EPS})")
+                break
+    if not isinstance(m.head, nn.Linear):
+        found.append("no linear classification head (num_classes=0)")
+    return found
+
+
+def from_timm(timm_model: nn.Module) -> ViT:
+    """The book's `ViT` holding the weights of a timm `VisionTransformer` of the standard
+    layout (class token or mean pooling, learned absolute positions that include the class
+    token's entry, pre-norm blocks with qkv bias, GELU MLPs, LayerNorm eps 1e-6, a linear
+    head): the same logits. Any other layout is refused with an error naming what differs."""
+    from timm.models.vision_transformer import VisionTransformer
+
+    if not isinstance(timm_model, VisionTransformer):
+        raise TypeError(f"from_timm converts a timm VisionTransformer, not a {type(timm_model).__name__}")
+    differences = _differences(timm_model)
+    if differences:
+        raise ValueError("this timm model's layout differs from the book's ViT: " + "; ".join(differences))
+    embed, block = timm_model.patch_embed, timm_model.blocks[0] if len(timm_model.blocks) else None
+    dim = timm_model.embed_dim
+    model = ViT(img_size=embed.img_size[0], patch_size=embed.patch_size[0], in_channels=embed.proj.in_channels,
+                num_classes=timm_model.head.out_features, dim=dim, depth=len(timm_model.blocks),
+                num_heads=block.attn.num_heads if block else 1,
+                mlp_dim=block.mlp.fc1.out_features if block else 4 * dim, dropout=timm_model.pos_drop.p,
+                pool="cls" if timm_model.has_class_token else "mean")
+    state = {("tokens." + k if k in ("cls_token", "pos_embed") else k): v
+             for k, v in timm_model.state_dict().items()}
+    model.load_state_dict(state)
+    return model.to(next(timm_model.parameters()).device).train(timm_model.training)
