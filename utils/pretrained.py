@@ -15,7 +15,6 @@ import os
 from pathlib import Path
 
 import torch
-
 from torch import nn
 
 from .baselines import MLP, ResNet
