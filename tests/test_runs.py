@@ -150,8 +150,8 @@ def test_every_run_of_the_book_runs_end_to_end(sliver, name):
         run = results["seed 0"]
         assert 0 <= run["test_accuracy"] <= 1 and len(run["validation_accuracy"]) == 1
     kept = {"checkpoint": {"vit.pt": results.get("seed 0")}, "quick": {"vit-quick.pt": results.get("seeds", [None])[0]},
-            "baselines": {f"{config['model']}-quick.pt": results.get(name, {}).get("seeds", [None])[0]
-                          for name, config in experiments.BASELINES.items()}}.get(name, {})
+            "baselines": {f"{config['model']}-quick.pt": results.get(variant, {}).get("seeds", [None])[0]
+                          for variant, config in experiments.BASELINES.items()}}.get(name, {})
     for file, result in kept.items():
         model, info = load_trained(sliver / file)
         test = experiments.splits("cpu")[2]

@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from .data import FashionMNIST, balanced_subset, load_fashion_mnist, split_off
 from .device import seed_everything
 from .pretrained import CHECKPOINT, RESULTS, build, save_trained
-from .runs import device_name, recorded_run
+from .runs import device_name, recorded_run, run_command
 from .train import BOOK_RECIPE, CPU_RECIPE, D2L_RECIPE, QUICK_RECIPE, DeviceData, Recipe, evaluate, train
 from .vit import BOOK_CONFIG, CPU_CONFIG, D2L_CONFIG, QUICK_CONFIG, ViT, timm_equivalent
 
@@ -132,14 +132,14 @@ def throughput(device, parts, progress):
               "model becomes results/vit-quick.pt (chapter 8)")
 def quick(device, parts, progress):
     return seeded(parts, "quick", QUICK_CONFIG, QUICK_RECIPE, device, progress, keep=RESULTS / "vit-quick.pt",
-                  command=f"python -m vitbook.runs run quick --device {device.type}")
+                  command=run_command("quick", device.type))
 
 
 @recorded_run("checkpoint", "the book's model for the device (CPU_CONFIG with CPU_RECIPE, or "
               "BOOK_CONFIG with BOOK_RECIPE on CUDA); seed 0 becomes the checkpoint chapter 7 opens")
 def checkpoint(device, parts, progress):
     config, recipe = (BOOK_CONFIG, BOOK_RECIPE) if device.type == "cuda" else (CPU_CONFIG, CPU_RECIPE)
-    command = f"python -m vitbook.runs run checkpoint --device {device.type}"
+    command = run_command("checkpoint", device.type)
     return {"seed 0": parts.get("seed 0", lambda: train_and_test(
         config, recipe, 0, device, progress, checkpoint=CHECKPOINT, command=command,
         resume=parts.scratch("seed 0")))}
@@ -214,7 +214,7 @@ BASELINES = {"MLP": dict(model="mlp", hidden=(256,)), "ResNet": dict(model="resn
 @recorded_run("baselines", "an MLP and a small ResNet trained with the quick setting's recipe, 3 seeds; "
               "seed 0's models become results/mlp-quick.pt and resnet-quick.pt (chapter 8)")
 def baselines(device, parts, progress):
-    command = f"python -m vitbook.runs run baselines --device {device.type}"
+    command = run_command("baselines", device.type)
     return {name: seeded(parts, name, config, QUICK_RECIPE, device, progress, command=command,
                          keep=RESULTS / f"{config['model']}-quick.pt") for name, config in BASELINES.items()}
 

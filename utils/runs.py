@@ -47,6 +47,11 @@ class Run:
 RUNS: dict[str, Run] = {}
 
 
+def run_command(name: str, device_type: str) -> str:
+    """The command that makes the recorded run `name` on a device of `device_type`."""
+    return f"python -m vitbook.runs run {name} --device {device_type}"
+
+
 def recorded_run(name: str, description: str):
     """Register `measure(device, parts, progress)` as the recorded run `name`."""
     def register(measure):
@@ -136,7 +141,7 @@ def run(name: str, device: torch.device | str | None = None, folder: Path = RESU
         "name": name, "description": spec.description, "device": device_name(device),
         "device_type": device.type, "torch": torch.__version__,
         "python": platform.python_version(), "date": datetime.date.today().isoformat(),
-        "command": command or f"python -m vitbook.runs run {name} --device {device.type}",
+        "command": command or run_command(name, device.type),
         "commit": commit,
         "wall_seconds": earlier + time.perf_counter() - start,
         "results": results,

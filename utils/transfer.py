@@ -7,7 +7,7 @@ is, a 2-D grid of vectors, by interpolation; the `<cls>` entry has no place on t
 and is kept aside.
 
     resample_positions(table, new_grid)   # = timm.layers.resample_abs_pos_embed
-    vit_config(model)                     # the arguments that build a ViT of the same shape
+    vit_config(model)                     # the arguments that build a ViT of the same shape (vitbook.vit)
     at_image_size(model, img_size)        # a new ViT for img_size, weights copied, positions resampled
     from_timm(timm_model)                 # a timm VisionTransformer of the standard layout as a book ViT
                                           # (the other way: vitbook.vit.timm_equivalent)
@@ -24,7 +24,7 @@ from torch import nn
 from .blocks import LAYER_NORM_EPS
 from .checks import ShapeError
 from .patches import _check_positive_ints
-from .vit import ViT
+from .vit import ViT, vit_config
 
 
 def _grid(value, name: str) -> tuple[int, int]:
@@ -67,21 +67,6 @@ def resample_positions(table: torch.Tensor, new_grid, old_grid=None, num_prefix:
     grid = F.interpolate(grid, size=new_grid, mode=mode, antialias=antialias)      # (1, D, new rows, new cols)
     grid = grid.permute(0, 2, 3, 1).reshape(1, -1, width).to(table.dtype)         # (1, new patches, D)
     return torch.cat([prefix, grid], dim=1)
-
-
-def vit_config(model: ViT) -> dict:
-    """The arguments of `ViT(...)` that build a model of `model`'s shape (its dropout too;
-    the initial scale of the positions, `pos_std`, is not kept by a model and is left out)."""
-    if not isinstance(model, ViT):
-        raise TypeError(f"vit_config expects a vitbook ViT, got a {type(model).__name__}")
-    embed = model.patch_embed
-    block = model.blocks[0] if len(model.blocks) else None
-    dim = model.head.in_features
-    return dict(img_size=embed.img_size, patch_size=embed.patch_size, in_channels=embed.in_channels,
-                num_classes=model.head.out_features, dim=dim, depth=len(model.blocks),
-                num_heads=block.attn.num_heads if block else 1,
-                mlp_dim=block.mlp.fc1.out_features if block else 4 * dim, dropout=model.pos_drop.p,
-                pool=model.pool, position=model.tokens.position)
 
 
 def at_image_size(model: ViT, img_size: int, mode: str = "bicubic") -> ViT:

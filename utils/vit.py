@@ -122,6 +122,21 @@ def matmul_flops(img_size: int = 28, patch_size: int = 4, in_channels: int = 1, 
     return flops
 
 
+def vit_config(model: ViT) -> dict:
+    """The arguments of `ViT(...)` that build a model of `model`'s shape (its dropout too;
+    the initial scale of the positions, `pos_std`, is not kept by a model and is left out)."""
+    if not isinstance(model, ViT):
+        raise TypeError(f"vit_config expects a vitbook ViT, got a {type(model).__name__}")
+    embed = model.patch_embed
+    block = model.blocks[0] if len(model.blocks) else None
+    dim = model.head.in_features
+    return dict(img_size=embed.img_size, patch_size=embed.patch_size, in_channels=embed.in_channels,
+                num_classes=model.head.out_features, dim=dim, depth=len(model.blocks),
+                num_heads=block.attn.num_heads if block else 1,
+                mlp_dim=block.mlp.fc1.out_features if block else 4 * dim, dropout=model.pos_drop.p,
+                pool=model.pool, position=model.tokens.position)
+
+
 def timm_state_dict(model: ViT) -> dict[str, torch.Tensor]:
     """`model`'s weights under the names of timm's VisionTransformer."""
     return {k.removeprefix("tokens."): v for k, v in model.state_dict().items()}
@@ -135,18 +150,17 @@ def timm_equivalent(model: ViT):
         raise ValueError("timm's VisionTransformer has no fixed sin-cos table to compare with")
     if not model.blocks:
         raise ValueError("a ViT with depth 0 has no blocks to compare")
-    block = model.blocks[0]
-    dim, mlp_dim = model.head.in_features, block.mlp.fc1.out_features
+    config = vit_config(model)
+    dim, mlp_dim = config["dim"], config["mlp_dim"]
     ref = VisionTransformer(
-        img_size=model.patch_embed.img_size, patch_size=model.patch_embed.patch_size,
-        in_chans=model.patch_embed.in_channels, num_classes=model.head.out_features,
-        embed_dim=dim, depth=len(model.blocks), num_heads=block.attn.num_heads,
+        img_size=config["img_size"], patch_size=config["patch_size"], in_chans=config["in_channels"],
+        num_classes=config["num_classes"], embed_dim=dim, depth=config["depth"], num_heads=config["num_heads"],
         # timm's hidden width is int(dim * mlp_ratio); +0.5 makes it exactly mlp_dim even
         # when mlp_dim / dim has no exact binary fraction (dim 56, mlp_dim 115)
         mlp_ratio=(mlp_dim + 0.5) / dim, qkv_bias=True,
-        class_token=model.pool == "cls", global_pool="token" if model.pool == "cls" else "avg",
-        fc_norm=False, pos_embed="learn" if model.tokens.position == "learned" else "none",
-        pos_drop_rate=model.pos_drop.p, proj_drop_rate=model.pos_drop.p)  # the same dropout
+        class_token=config["pool"] == "cls", global_pool="token" if config["pool"] == "cls" else "avg",
+        fc_norm=False, pos_embed="learn" if config["position"] == "learned" else "none",
+        pos_drop_rate=config["dropout"], proj_drop_rate=config["dropout"])  # the same dropout
     assert ref.blocks[0].mlp.fc1.out_features == mlp_dim
     ref.load_state_dict(timm_state_dict(model))
     return ref.to(next(model.parameters()).device)
