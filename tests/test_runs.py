@@ -34,6 +34,16 @@ def test_a_record_says_where_when_and_how_it_was_made(registry, tmp_path):
     assert (tmp_path / "tiny-cpu.json").stat().st_mode & 0o644 == 0o644, "readable by all, as any new file"
 
 
+def test_a_copy_without_git_names_the_commit_it_was_given(monkeypatch):
+    def no_git(*args, **kwargs):
+        raise subprocess.CalledProcessError(128, args[0])
+    monkeypatch.setattr(runs.subprocess, "run", no_git)
+    monkeypatch.delenv("VITBOOK_COMMIT", raising=False)
+    assert runs.git_commit() is None
+    monkeypatch.setenv("VITBOOK_COMMIT", "cbd1ca7")
+    assert runs.git_commit() == "cbd1ca7"
+
+
 def test_an_interrupted_run_restarts_where_it_stopped(registry, tmp_path):
     computed = []
 

@@ -110,7 +110,9 @@ def device_name(device: torch.device) -> str:
 
 def git_commit() -> str | None:
     """The commit of the checkout this package runs from (+ "-dirty" when tracked files
-    have uncommitted changes), or None when it is not a git checkout (an installed wheel)."""
+    have uncommitted changes); where this is not a git checkout, the environment variable
+    VITBOOK_COMMIT (set it when running from a copy of a checkout, e.g. on a lent GPU
+    machine), else None (an installed wheel)."""
     here = Path(__file__).parent
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True,
@@ -118,7 +120,7 @@ def git_commit() -> str | None:
         dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=here,
                                capture_output=True, text=True, check=True).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
-        return None
+        return os.environ.get("VITBOOK_COMMIT")
     return commit + ("-dirty" if dirty else "")
 
 
