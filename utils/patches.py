@@ -73,7 +73,12 @@ def _check_images(images, patch_size: int, who: str,
 
 
 def _check_dtype(images: torch.Tensor, weight: torch.Tensor, who: str) -> None:
-    """A clear error where the images' dtype is not the model's (e.g. uint8 pixels)."""
+    """A clear error where the images' device or dtype is not the model's (images on the
+    GPU for a model left on the CPU, uint8 pixels)."""
+    if images.device != weight.device:
+        raise ValueError(f"{who}'s weights are on {weight.device} but the images are on "
+                         f"{images.device}: move the model with model.to(images.device) "
+                         f"(or the images with images.to({str(weight.device)!r}))")
     if images.dtype == weight.dtype or torch.is_autocast_enabled(images.device.type):
         return
     if not images.is_floating_point():
