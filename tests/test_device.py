@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from vitbook.device import get_device, quick_mode, seed_everything
+from vitbook.device import full_precision, get_device, quick_mode, seed_everything
 
 
 def test_device_follows_cuda_availability():
@@ -49,3 +49,15 @@ def test_asking_for_cuda_without_a_gpu_says_so_and_offers_the_cpu():
     with pytest.raises(ValueError, match="'gpu' is not a device"):
         get_device("gpu")
     assert get_device("cpu") == torch.device("cpu")
+
+
+def test_full_precision_turns_off_tf32_and_the_fused_fast_path():
+    saved = (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32,
+             torch.backends.mha.get_fastpath_enabled())
+    try:
+        full_precision()
+        assert not torch.backends.cuda.matmul.allow_tf32 and not torch.backends.cudnn.allow_tf32
+        assert not torch.backends.mha.get_fastpath_enabled()
+    finally:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved[:2]
+        torch.backends.mha.set_fastpath_enabled(saved[2])

@@ -11,8 +11,10 @@ from .tokens import ClassTokenAndPositions
 
 # D2L's configuration: Fashion-MNIST resized to 96x96, 16x16 patches, 36 tokens.
 D2L_CONFIG = dict(img_size=96, patch_size=16, dim=512, depth=2, num_heads=8, mlp_dim=2048, dropout=0.1)
-# The book's: native 28x28, 4x4 patches, 49 tokens.
-BOOK_CONFIG = dict(img_size=28, patch_size=4, dim=128, depth=6, num_heads=4, mlp_dim=256, dropout=0.1)
+# The book's, for a GPU: native 28x28, 4x4 patches, 49 tokens. No dropout: the model
+# underfits in its budget (on an H200, 40 epochs without dropout reached 90.7% validation
+# accuracy; 20 epochs with dropout 0.1, 87.0%).
+BOOK_CONFIG = dict(img_size=28, patch_size=4, dim=128, depth=6, num_heads=4, mlp_dim=256, dropout=0.0)
 # The book's model on its reference machine, a 2-core CPU (the shipped checkpoint): the
 # same 4x4 patches and 7x7 grid at half the width, and no dropout, whose random masks
 # are among the largest costs of a training step on a CPU.
