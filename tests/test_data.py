@@ -6,7 +6,7 @@ import torch
 
 from conftest import write_idx
 from vitbook import data
-from vitbook.data import CLASSES, MEAN, STD, DatasetError, balanced_subset, load_fashion_mnist
+from vitbook.data import CLASSES, MEAN, STD, DatasetError, balanced_subset, load_fashion_mnist, only_classes
 
 
 def test_loads_a_good_split_as_documented(isolated_data, make_split):
@@ -205,3 +205,18 @@ def test_balanced_subsets_keep_every_class_in_proportion_and_nest():
 def test_a_fraction_that_cannot_work_is_refused(fraction, message):
     with pytest.raises(ValueError, match=message):
         balanced_subset(load_fashion_mnist("train"), fraction)
+
+
+def test_only_some_classes_relabelled_in_the_order_given():
+    test = load_fashion_mnist("test")
+    shoes = only_classes(test, [9, 5, 7])
+    assert shoes.classes == ["Ankle boot", "Sandal", "Sneaker"] and len(shoes) == 3000
+    assert torch.equal(shoes.images, test.images[(test.labels == 5) | (test.labels == 7) | (test.labels == 9)])
+    original = torch.tensor([9, 5, 7])[shoes.labels]
+    assert torch.equal(original, test.labels[(test.labels == 5) | (test.labels == 7) | (test.labels == 9)])
+
+
+@pytest.mark.parametrize("classes", [[], [1, 1], [10], [-1], [True], ["Bag"], [2.0]])
+def test_classes_that_are_not_distinct_indices_are_refused(classes):
+    with pytest.raises(ValueError, match="distinct class indices from 0 to 9"):
+        only_classes(load_fashion_mnist("test"), classes)

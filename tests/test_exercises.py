@@ -198,3 +198,32 @@ def test_receptive_field_counting_its_own_stride_is_caught():
 def test_right_receptive_fields_are_accepted_whatever_their_container(capsys, convert):
     exercises.check_receptive_field(lambda layers: convert(widths(layers)))
     assert capsys.readouterr().out.startswith("✓ Correct")
+
+
+def resample(table, new, mode="bicubic", antialias=False, transposed=False):
+    """A student's position resampling, right or with a chosen mistake."""
+    cls, grid = table[:, :1], table[:, 1:]
+    side, width = math.isqrt(grid.shape[1]), table.shape[-1]
+    grid = grid.reshape(1, side, side, width).permute(0, 3, 1, 2)
+    if transposed:
+        grid = grid.transpose(2, 3)
+    grid = torch.nn.functional.interpolate(grid, size=(new, new), mode=mode, antialias=antialias)
+    return torch.cat([cls, grid.permute(0, 2, 3, 1).reshape(1, -1, width)], dim=1)
+
+
+@pytest.mark.parametrize("mode", ["bicubic", "bilinear"])
+@pytest.mark.parametrize("antialias", [True, False])
+def test_every_right_position_resampling_is_accepted(capsys, mode, antialias):
+    exercises.check_resample_positions(lambda t, n: resample(t, n, mode, antialias))
+    assert capsys.readouterr().out.startswith("✓ Correct")
+
+
+def test_position_resampling_mistakes_are_named():
+    with pytest.raises(ExerciseError, match="the grid looks transposed"):
+        exercises.check_resample_positions(lambda t, n: resample(t, n, transposed=True))
+    with pytest.raises(ExerciseError, match=r"the first entry \(the <cls> token's\) changed"):
+        exercises.check_resample_positions(lambda t, n: torch.cat([t[:, :1] * 2, resample(t, n)[:, 1:]], 1))
+    with pytest.raises(ExerciseError, match=r"expected \(1, 197, 8\): the <cls> entry plus one vector per patch"):
+        exercises.check_resample_positions(lambda t, n: resample(t, n)[:, 1:])
+    with pytest.raises(ExerciseError, match="differ from a bicubic or bilinear resampling"):
+        exercises.check_resample_positions(lambda t, n: resample(t, n, mode="nearest"))

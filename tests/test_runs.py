@@ -10,7 +10,7 @@ import time
 import pytest
 import torch
 
-from vitbook import experiments, runs
+from vitbook import experiments, runs, transfer_runs
 from vitbook.pretrained import load_trained
 from vitbook.train import evaluate
 
@@ -118,8 +118,8 @@ def sliver(monkeypatch, tmp_path):
     """The book's runs on a sliver of the data, one seed, one epoch, into tmp_path."""
     real_splits = experiments.splits
 
-    def small_splits(device, *args):
-        train, validation, test = real_splits(device, *args)
+    def small_splits(device, *args, **kwargs):
+        train, validation, test = real_splits(device, *args, **kwargs)
         return train.first(256), validation.first(128), test.first(128)
     monkeypatch.setattr(experiments, "splits", small_splits)
     monkeypatch.setattr(experiments, "SEEDS", (0,))
@@ -129,6 +129,7 @@ def sliver(monkeypatch, tmp_path):
     monkeypatch.setattr(experiments, "FIRST_STEPS", 2)
     monkeypatch.setattr(experiments, "HUNGER", dict(fractions=(0.01, 1.0), epochs=1))
     monkeypatch.setattr(experiments, "EQUAL_TIME", dict(experiments.EQUAL_TIME, seconds=1e-9))
+    monkeypatch.setattr(transfer_runs, "FEW_LABELS", dict(transfer_runs.FEW_LABELS, fractions=(0.1, 1.0), epochs=1))
     for name in ("QUICK_RECIPE", "CPU_RECIPE", "D2L_RECIPE", "D2L_OPTIMIZER"):
         monkeypatch.setattr(experiments, name, replace(getattr(experiments, name), epochs=1))
     return tmp_path
@@ -150,6 +151,18 @@ def test_every_run_of_the_book_runs_end_to_end(sliver, name):
     elif name == "equal_time":
         assert list(results) == ["ViT", "MLP", "ResNet"]
         assert all(r["epoch_seconds"] > 0 and r["seeds"][0]["epochs"] == [1] for r in results.values())
+    elif name == "resolution":
+        assert list(results) == ["no fine-tuning", "fine-tuned, positions resampled",
+                                 "fine-tuned, positions drawn anew", "trained at 56x56 from scratch"]
+        assert all(r["seeds"][0]["config"]["img_size"] == 56 for r in list(results.values())[1:])
+        assert 0 <= results["no fine-tuning"]["test_accuracy"] <= 1
+    elif name == "few_labels":
+        assert list(results) == ["trained on classes 0-4", "0.1", "1"]
+        for fraction, methods in list(results.items())[1:]:
+            assert list(methods) == ["linear probe", "fine-tuning", "from scratch"]
+            assert all(r["seeds"][0]["classes"] == [5, 6, 7, 8, 9] and r["seeds"][0]["fraction"] == float(fraction)
+                       and r["seeds"][0]["config"]["num_classes"] == 5 for r in methods.values())
+        assert not list(sliver.glob(".few_labels-cpu.*")), "the pretrained model is cleared with the run's parts"
     elif name in ("pipeline", "ablations", "baselines"):
         assert len(results) >= 2 and all(len(r["seeds"]) == 1 for r in results.values())
     elif name == "optimizer":

@@ -1,3 +1,5 @@
+from dataclasses import replace
+
 import pytest
 import timm
 import torch
@@ -5,7 +7,10 @@ from timm.layers import resample_abs_pos_embed
 from timm.models.vision_transformer import VisionTransformer
 
 from vitbook.checks import ShapeError
-from vitbook.transfer import at_image_size, from_timm, resample_positions, vit_config
+from vitbook.data import load_fashion_mnist
+from vitbook.train import QUICK_RECIPE, DeviceData, train
+from vitbook.transfer import (at_image_size, freeze_all_but_head, from_timm, resample_positions, to_grayscale,
+                              vit_config, with_new_head)
 from vitbook.vit import ViT, timm_equivalent
 
 SMALL = dict(img_size=28, patch_size=4, dim=32, depth=2, num_heads=4, mlp_dim=64, dropout=0.0)
@@ -119,3 +124,35 @@ def test_only_timm_vision_transformers_convert():
         from_timm(ViT(**SMALL))
     with pytest.raises(TypeError, match="vit_config expects a vitbook ViT, got a VisionTransformer"):
         vit_config(VisionTransformer(**TINY_TIMM))
+
+
+def test_a_linear_probe_trains_the_new_head_and_nothing_else():
+    torch.manual_seed(0)
+    model = freeze_all_but_head(with_new_head(ViT(img_size=28, patch_size=7, dim=16, depth=1, num_heads=2,
+                                                  mlp_dim=32), 5))
+    assert model.head.out_features == 5 and abs(model.head.weight.std().item() - 0.02) < 0.005
+    before = {n: p.clone() for n, p in model.named_parameters()}
+    data = DeviceData(load_fashion_mnist("test"), "cpu").first(256)
+    data.labels = data.labels % 5  # five classes
+    train(model, data, data, replace(QUICK_RECIPE, epochs=1), progress=False)
+    changed = {n for n, p in model.named_parameters() if not torch.equal(p, before[n])}
+    assert changed == {"head.weight", "head.bias"}
+
+
+def test_a_model_with_nothing_to_train_says_so():
+    model = ViT(img_size=28, patch_size=7, dim=16, depth=1, num_heads=2, mlp_dim=32).requires_grad_(False)
+    data = DeviceData(load_fashion_mnist("test"), "cpu").first(64)
+    with pytest.raises(ValueError, match="every parameter of the model is frozen"):
+        train(model, data, data, QUICK_RECIPE, progress=False)
+
+
+def test_a_grayscale_model_sees_grey_images_as_rgb_copies():
+    torch.manual_seed(0)
+    rgb = ViT(img_size=32, patch_size=8, in_channels=3, dim=16, depth=1, num_heads=2, mlp_dim=32).eval()
+    grey = torch.randn(4, 1, 32, 32)
+    with torch.no_grad():
+        expected = rgb(grey.expand(-1, 3, -1, -1))
+        got = to_grayscale(rgb)(grey)
+    torch.testing.assert_close(got, expected, atol=1e-5, rtol=0)
+    with pytest.raises(ValueError, match="this one takes 1 channel"):
+        to_grayscale(rgb)

@@ -13,6 +13,7 @@ Modules, by role:
     pretrained  the shipped trained models and their records; build a model from its config
     runs        recorded runs: one command each, results as JSON with their provenance
     experiments the book's recorded runs (`python -m vitbook.runs --list`)
+    transfer_runs chapter 9's recorded runs: higher resolution, new classes from few labels
     analysis    attention maps, rollout, position similarity, attention distance (chapter 7)
     baselines   an MLP and a small ResNet, with their FLOPs (chapters 6 and 8)
     stem        the convolutional stem of Xiao et al. 2021 (chapter 8)

@@ -90,6 +90,21 @@ def balanced_subset(data: FashionMNIST, fraction: float, seed: int = 0) -> Fashi
     return FashionMNIST(data.images[picked], data.labels[picked], data.classes, data.source)
 
 
+def only_classes(data: FashionMNIST, classes) -> FashionMNIST:
+    """The images of `classes` (class indices), relabelled 0, 1, ... in the order given:
+    chapter 9 pretrains on some classes and transfers to the others."""
+    classes = list(classes)
+    if not classes or len(set(classes)) != len(classes) or not all(
+            isinstance(c, int) and not isinstance(c, bool) and 0 <= c < len(data.classes) for c in classes):
+        raise ValueError(f"classes must be distinct class indices from 0 to {len(data.classes) - 1}, "
+                         f"not {classes!r}")
+    relabel = torch.full((len(data.classes),), -1, dtype=data.labels.dtype)
+    relabel[classes] = torch.arange(len(classes), dtype=data.labels.dtype)
+    keep = relabel[data.labels] >= 0
+    return FashionMNIST(data.images[keep], relabel[data.labels[keep]], [data.classes[c] for c in classes],
+                        data.source)
+
+
 def cache_dir() -> Path:
     """The folder a download goes to and is found in next time."""
     return Path(os.environ.get("VITBOOK_CACHE") or Path.home() / ".cache" / "vitbook" / "fashion-mnist")

@@ -18,6 +18,7 @@ from .checks import MismatchError, ShapeError, check_close, check_shape
 from .patches import patchify
 from .tokens import sincos_1d
 from .train import schedule_factor
+from .transfer import resample_positions
 from .vit import ViT
 
 
@@ -233,3 +234,35 @@ def check_receptive_field(receptive_field: Callable) -> None:
                                 f"pixels, not {widths[wrong]:g} (test case: {label}). A layer adds (kernel - 1) "
                                 "times the product of the strides of the layers before it, not including its own")
     print("✓ Correct: your receptive fields match for the ResNet, a patch embedding and a pooled stack.")
+
+
+def check_resample_positions(resample: Callable) -> None:
+    """Chapter 9: `resample(table, new_grid)`: a position table (1, 1 + g*g, D), the
+    `<cls>` entry first, -> (1, 1 + new_grid**2, D) for a larger square grid. Bicubic (as
+    timm and the ViT paper) and bilinear interpolation are both right, with or without
+    `antialias` (timm's default; PyTorch's antialiased bicubic uses a slightly different
+    kernel, so its values differ a little even when enlarging)."""
+    __tracebackhide__ = True
+    gen = torch.Generator().manual_seed(0)
+    for old, new, width in ((7, 14, 8), (4, 6, 16), (7, 10, 4)):
+        table = torch.randn(1, 1 + old * old, width, generator=gen)
+        label = f" (test case: a {old}x{old} grid to {new}x{new}, width {width})"
+        got = _tensor("resample", _call("resample", resample, table.clone(), new, package_fn=resample_positions))
+        wants = [resample_positions(table, new, mode=mode, antialias=aa)
+                 for mode in ("bicubic", "bilinear") for aa in (True, False)]
+        if tuple(got.shape) != (1, 1 + new * new, width):
+            raise ExerciseError(f"resample returned shape {tuple(got.shape)}, expected {(1, 1 + new * new, width)}: "
+                                f"the <cls> entry plus one vector per patch of the new grid{label}")
+        if not torch.equal(got[:, :1], table[:, :1]):
+            raise ExerciseError("the first entry (the <cls> token's) changed: it has no place on the grid, "
+                                f"so keep it aside and put it back in front unchanged{label}")
+        if not any(torch.allclose(got, want, atol=1e-5, rtol=0) for want in wants):
+            flat = got[:, 1:].reshape(new * new, width)
+            hint = ("the grid looks transposed: reshape to (1, rows, cols, D) and permute to (1, D, rows, cols) "
+                    "before F.interpolate" if any(torch.allclose(
+                        flat.reshape(new, new, width).transpose(0, 1).reshape(1, -1, width), want[:, 1:], atol=1e-5)
+                        for want in wants)
+                    else "lay the patch entries out as (1, D, rows, cols), F.interpolate(..., size=(new, new), "
+                         "mode='bicubic' or 'bilinear', align_corners=False), then flatten back row by row")
+            raise ExerciseError(f"resample's patch entries differ from a bicubic or bilinear resampling: {hint}{label}")
+    print("✓ Correct: your resampling matches for 7x7 -> 14x14, 4x4 -> 6x6 and 7x7 -> 10x10.")

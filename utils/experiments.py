@@ -14,7 +14,7 @@ import time
 import torch
 import torch.nn.functional as F
 
-from .data import FashionMNIST, balanced_subset, load_fashion_mnist, split_off
+from .data import FashionMNIST, balanced_subset, load_fashion_mnist, only_classes, split_off
 from .device import seed_everything
 from .pretrained import CHECKPOINT, RESULTS, build, save_trained
 from .runs import device_name, recorded_run, run_command
@@ -26,31 +26,38 @@ SEEDS = (0, 1, 2)
 THROUGHPUT = dict(batch=128, steps=20, rounds=5)  # per model and round
 
 
-def splits(device: torch.device, fraction: float = 1.0, seed: int = 0) -> tuple[DeviceData, DeviceData, DeviceData]:
+def splits(device: torch.device, fraction: float = 1.0, seed: int = 0,
+           classes=None) -> tuple[DeviceData, DeviceData, DeviceData]:
     """(training set less the validation split, validation split, test set) on `device`.
 
     With `fraction` < 1 the training set is that share of every class (`balanced_subset`,
     drawn with `seed`), repeated so that an epoch still shows as many images as the full
-    set: every fraction then gets the same steps, epochs and evaluations."""
+    set: every fraction then gets the same steps, epochs and evaluations. With `classes`
+    (class indices), all three hold only those classes, relabelled 0, 1, ... (`only_classes`)."""
     rest, validation = split_off(load_fashion_mnist("train"), VALIDATION_IMAGES)
+    test = load_fashion_mnist("test")
+    if classes is not None:
+        rest, validation, test = (only_classes(d, classes) for d in (rest, validation, test))
     if fraction < 1:
         subset = balanced_subset(rest, fraction, seed)
         times = round(len(rest) / len(subset))
         rest = FashionMNIST(subset.images.repeat(times, 1, 1, 1), subset.labels.repeat(times),
                             rest.classes, rest.source)
-    return (DeviceData(rest, device), DeviceData(validation, device),
-            DeviceData(load_fashion_mnist("test"), device))
+    return DeviceData(rest, device), DeviceData(validation, device), DeviceData(test, device)
 
 
 def train_and_test(config: dict, recipe: Recipe, seed: int, device: torch.device, progress: bool,
-                   checkpoint=None, command: str = "", resume=None, fraction: float = 1.0) -> dict:
+                   checkpoint=None, command: str = "", resume=None, fraction: float = 1.0,
+                   classes=None, start=None) -> dict:
     """Train `config` with `recipe` (validation accuracy after every epoch), then measure
     the test accuracy once; with `checkpoint`, save the trained model there; with
     `resume` (a path), keep a per-epoch checkpoint there and continue from it; with
-    `fraction` < 1, train on that share of the training set (`splits`)."""
-    train_data, validation, test = splits(device, fraction, seed)
+    `fraction` < 1 or `classes`, train on that share or those classes of the training set
+    (`splits`); with `start`, a function returning the model to start from (chapter 9:
+    a trained model to fine-tune), called after seeding, instead of building `config`."""
+    train_data, validation, test = splits(device, fraction, seed, classes)
     seed_everything(seed)
-    model = build(config)
+    model = start() if start else build(config)
     history = train(model, train_data, validation, recipe, seed=seed, progress=progress,
                     checkpoint=resume, resume=resume is not None)
     test_accuracy = evaluate(model, test, img_size=recipe.img_size, bf16=recipe.bf16)
@@ -60,7 +67,7 @@ def train_and_test(config: dict, recipe: Recipe, seed: int, device: torch.device
     return {"config": config, "recipe": dataclasses.asdict(recipe), "seed": seed,
             "epochs": history.epoch, "seconds": history.seconds, "train_loss": history.train_loss,
             "validation_accuracy": history.eval_acc, "test_accuracy": test_accuracy,
-            "fraction": fraction}
+            "fraction": fraction, "classes": None if classes is None else list(classes)}
 
 
 def spread(values: list[float]) -> dict:

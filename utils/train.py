@@ -170,11 +170,15 @@ def predict(model: nn.Module, data: DeviceData, *, batch_size: int = 1000, img_s
 
 
 def _optimizer(model: nn.Module, recipe: Recipe) -> torch.optim.Optimizer:
+    """The recipe's optimiser over the parameters that are not frozen (requires_grad)."""
+    named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    if not named:
+        raise ValueError("every parameter of the model is frozen (requires_grad=False): nothing to train")
     if recipe.optimizer == "sgd":
-        return torch.optim.SGD(model.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay)
+        return torch.optim.SGD([p for _, p in named], lr=recipe.lr, weight_decay=recipe.weight_decay)
     # No weight decay on biases, LayerNorm weights, the <cls> token and positions.
-    decay = [p for n, p in model.named_parameters() if p.ndim >= 2 and "tokens." not in n]
-    rest = [p for n, p in model.named_parameters() if not (p.ndim >= 2 and "tokens." not in n)]
+    decay = [p for n, p in named if p.ndim >= 2 and "tokens." not in n]
+    rest = [p for n, p in named if not (p.ndim >= 2 and "tokens." not in n)]
     groups = [{"params": decay, "weight_decay": recipe.weight_decay}, {"params": rest, "weight_decay": 0.0}]
     fused = next(model.parameters()).is_cuda
     return torch.optim.AdamW(groups, lr=recipe.lr, fused=fused)

@@ -9,6 +9,9 @@ and is kept aside.
     resample_positions(table, new_grid)   # = timm.layers.resample_abs_pos_embed
     vit_config(model)                     # the arguments that build a ViT of the same shape (vitbook.vit)
     at_image_size(model, img_size)        # a new ViT for img_size, weights copied, positions resampled
+    with_new_head(model, num_classes)     # a fresh head, for other classes
+    freeze_all_but_head(model)            # a linear probe: only the head trains
+    to_grayscale(model)                   # an RGB model for grey images
     from_timm(timm_model)                 # a timm VisionTransformer of the standard layout as a book ViT
                                           # (the other way: vitbook.vit.timm_equivalent)
 """
@@ -24,7 +27,7 @@ from torch import nn
 from .blocks import LAYER_NORM_EPS
 from .checks import ShapeError
 from .patches import _check_positive_ints
-from .vit import ViT, vit_config
+from .vit import ViT, init_vit_weights, vit_config
 
 
 def _grid(value, name: str) -> tuple[int, int]:
@@ -86,6 +89,45 @@ def at_image_size(model: ViT, img_size: int, mode: str = "bicubic") -> ViT:
                                                        num_prefix=model.tokens.num_prefix, mode=mode)
     resized.load_state_dict(state)
     return resized.to(next(model.parameters()).device).train(model.training)
+
+
+def with_new_head(model: ViT, num_classes: int) -> ViT:
+    """`model`, in place, with a new linear head for `num_classes` classes, initialised as
+    the ViT's are (`init_vit_weights`): what fine-tuning on other classes starts from."""
+    _check_positive_ints(num_classes=num_classes)
+    head = nn.Linear(model.head.in_features, num_classes).to(model.head.weight.device)
+    model.head = init_vit_weights(head)
+    return model
+
+
+def freeze_all_but_head(model: ViT) -> ViT:
+    """`model`, in place, with every parameter frozen (`requires_grad=False`) except the
+    head's: training then fits a linear classifier on fixed features, a *linear probe*.
+    The optimiser of `vitbook.train.train` takes only the parameters left trainable."""
+    for parameter in model.parameters():
+        parameter.requires_grad_(False)
+    for parameter in model.head.parameters():
+        parameter.requires_grad_(True)
+    return model
+
+
+def to_grayscale(model: ViT) -> ViT:
+    """`model`, in place, taking 1-channel images instead of 3-channel ones: the patch
+    embedding's filters summed over the colour channels. A grey image then gives exactly
+    the logits the 3-channel model gives for that image copied into all three channels,
+    which is how an RGB-pretrained model sees Fashion-MNIST."""
+    embed = model.patch_embed
+    if embed.in_channels != 3:
+        raise ValueError(f"to_grayscale turns a 3-channel model into a 1-channel one; this one takes "
+                         f"{embed.in_channels} channel(s)")
+    proj = embed.proj
+    grey = nn.Conv2d(1, proj.out_channels, kernel_size=proj.kernel_size, stride=proj.stride,
+                     device=proj.weight.device, dtype=proj.weight.dtype)
+    with torch.no_grad():
+        grey.weight.copy_(proj.weight.sum(dim=1, keepdim=True))
+        grey.bias.copy_(proj.bias)
+    embed.proj, embed.in_channels = grey, 1
+    return model
 
 
 def _differences(timm_model: nn.Module) -> list[str]:
