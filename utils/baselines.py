@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .patches import _check_dtype, _check_images, _check_positive_ints
+from .patches import _check_device_and_dtype, _check_images, _check_positive_ints
 
 
 class MLP(nn.Module):
@@ -31,7 +31,7 @@ class MLP(nn.Module):
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         _check_images(images, 1, "MLP", self.in_channels, self.img_size)
-        _check_dtype(images, self.layers[1].weight, "MLP")
+        _check_device_and_dtype(images, self.layers[1].weight, "MLP")
         return self.layers(images)
 
 
@@ -80,7 +80,7 @@ class ResNet(nn.Module):
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         _check_images(images, 1, "ResNet", self.in_channels, self.img_size)
-        _check_dtype(images, self.stem[0].weight, "ResNet")
+        _check_device_and_dtype(images, self.stem[0].weight, "ResNet")
         features = self.stages(self.stem(images))       # (B, widths[-1], H', W')
         return self.head(features.mean(dim=(2, 3)))     # global average pooling
 

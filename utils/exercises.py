@@ -257,11 +257,9 @@ def check_resample_positions(resample: Callable) -> None:
             raise ExerciseError("the first entry (the <cls> token's) changed: it has no place on the grid, "
                                 f"so keep it aside and put it back in front unchanged{label}")
         if not any(torch.allclose(got, want, atol=1e-5, rtol=0) for want in wants):
-            flat = got[:, 1:].reshape(new * new, width)
+            transposed = got[0, 1:].reshape(new, new, width).transpose(0, 1).reshape(1, -1, width)
             hint = ("the grid looks transposed: reshape to (1, rows, cols, D) and permute to (1, D, rows, cols) "
-                    "before F.interpolate" if any(torch.allclose(
-                        flat.reshape(new, new, width).transpose(0, 1).reshape(1, -1, width), want[:, 1:], atol=1e-5)
-                        for want in wants)
+                    "before F.interpolate" if any(torch.allclose(transposed, want[:, 1:], atol=1e-5) for want in wants)
                     else "lay the patch entries out as (1, D, rows, cols), F.interpolate(..., size=(new, new), "
                          "mode='bicubic' or 'bilinear', align_corners=False), then flatten back row by row")
             raise ExerciseError(f"resample's patch entries differ from a bicubic or bilinear resampling: {hint}{label}")

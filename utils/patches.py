@@ -72,7 +72,7 @@ def _check_images(images, patch_size: int, who: str,
                              f"patch sizes that divide {n}: {_divisors(n)}")
 
 
-def _check_dtype(images: torch.Tensor, weight: torch.Tensor, who: str) -> None:
+def _check_device_and_dtype(images: torch.Tensor, weight: torch.Tensor, who: str) -> None:
     """A clear error where the images' device or dtype is not the model's (images on the
     GPU for a model left on the CPU, uint8 pixels)."""
     if images.device != weight.device:
@@ -126,6 +126,6 @@ class PatchEmbedding(nn.Module):
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         _check_images(images, self.patch_size, "PatchEmbedding", self.in_channels, self.img_size)
-        _check_dtype(images, self.proj.weight, "PatchEmbedding")
+        _check_device_and_dtype(images, self.proj.weight, "PatchEmbedding")
         tokens = self.proj(images)                   # (B, D, H/p, W/p)
         return tokens.flatten(2).transpose(1, 2)     # (B, N, D)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .patches import _check_dtype, _check_images, _check_positive_ints
+from .patches import _check_device_and_dtype, _check_images, _check_positive_ints
 from .vit import ViT
 
 
@@ -48,7 +48,7 @@ class ConvStem(nn.Module):
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         _check_images(images, self.patch_size, "ConvStem", self.in_channels, self.img_size)
-        _check_dtype(images, self.proj.weight, "ConvStem")
+        _check_device_and_dtype(images, self.proj.weight, "ConvStem")
         tokens = self.proj(self.convs(images))       # (B, D, H/p, W/p)
         return tokens.flatten(2).transpose(1, 2)     # (B, N, D)
 

@@ -11,25 +11,14 @@ from __future__ import annotations
 from dataclasses import replace
 
 from . import experiments
-from .device import seed_everything
-from .pretrained import CHECKPOINT, build, load_trained, save_trained
-from .runs import device_name, recorded_run
-from .train import evaluate, train
+from .pretrained import CHECKPOINT, build, load_trained
+from .runs import recorded_run
+from .train import evaluate
 from .transfer import at_image_size, freeze_all_but_head, with_new_head
-from .vit import QUICK_CONFIG, vit_config
+from .vit import QUICK_CONFIG
 
 RESOLUTION = dict(img_size=56, epochs=1)  # 28x28 -> 56x56 images: a 7x7 grid of 4x4 patches -> 14x14
 FINE_TUNE = 1 / 4  # fine-tuning learning rate, as a share of the recipe's
-
-
-def _at_higher_resolution(fresh_positions: bool = False):
-    """The book's trained ViT (results/vit-book.pt) at RESOLUTION's image size, its
-    position table resampled, or with `fresh_positions` drawn anew as an untrained ViT's."""
-    model = at_image_size(load_trained(CHECKPOINT)[0], RESOLUTION["img_size"])
-    if fresh_positions:
-        fresh = build(dict(vit_config(model), img_size=RESOLUTION["img_size"]))
-        model.tokens.pos_embed.data.copy_(fresh.tokens.pos_embed.data)
-    return model
 
 
 @recorded_run("resolution", "the book's trained ViT (28x28, 7x7 grid) at 56x56 (14x14 grid, images "
@@ -42,15 +31,23 @@ def resolution(device, parts, progress):
     scratch = replace(experiments.CPU_RECIPE, img_size=size, epochs=epochs, warmup_epochs=0.1 * epochs)
     fine_tune = replace(scratch, lr=scratch.lr * FINE_TUNE)
 
+    def moved(fresh_positions: bool = False):
+        """The trained ViT at `size`, its position table resampled, or with
+        `fresh_positions` drawn anew as an untrained ViT's of the new shape."""
+        model = at_image_size(trained, size)
+        if fresh_positions:
+            model.tokens.pos_embed.data.copy_(build(config).tokens.pos_embed.data.to(device))
+        return model
+
     def as_it_is():
         _, validation, test = experiments.splits(device)
-        moved = at_image_size(trained, size)
+        model = moved()
         return {"test_accuracy_at_28": evaluate(trained, test),
-                "validation_accuracy": evaluate(moved, validation, img_size=size),
-                "test_accuracy": evaluate(moved, test, img_size=size)}
+                "validation_accuracy": evaluate(model, validation, img_size=size),
+                "test_accuracy": evaluate(model, test, img_size=size)}
 
-    variants = {"fine-tuned, positions resampled": (fine_tune, _at_higher_resolution),
-                "fine-tuned, positions drawn anew": (fine_tune, lambda: _at_higher_resolution(True)),
+    variants = {"fine-tuned, positions resampled": (fine_tune, moved),
+                "fine-tuned, positions drawn anew": (fine_tune, lambda: moved(fresh_positions=True)),
                 "trained at 56x56 from scratch": (scratch, None)}
     return {"no fine-tuning": parts.get("no fine-tuning", as_it_is),
             **{name: experiments.seeded(parts, name, config, recipe, device, progress, start=start)
@@ -60,19 +57,6 @@ def resolution(device, parts, progress):
 FEW_LABELS = dict(first=(0, 1, 2, 3, 4), then=(5, 6, 7, 8, 9), fractions=(0.01, 0.1, 1.0), epochs=5)
 
 
-def _pretrain(path, config: dict, device, progress) -> dict:
-    """Train `config` on FEW_LABELS' first classes (seed 0, the quick recipe) and save the
-    model at `path`."""
-    train_data, validation, test = experiments.splits(device, 1.0, 0, FEW_LABELS["first"])
-    seed_everything(0)
-    model = build(config)
-    history = train(model, train_data, validation, experiments.QUICK_RECIPE, seed=0, progress=progress)
-    accuracy = evaluate(model, test)
-    save_trained(path, model, config, experiments.QUICK_RECIPE, history, accuracy, device_name(device), "")
-    return {"epochs": history.epoch, "seconds": history.seconds, "validation_accuracy": history.eval_acc,
-            "test_accuracy": accuracy}
-
-
 @recorded_run("few_labels", "the quick ViT trained on classes 0-4 (clothes), then learning classes 5-9 "
               "(sandal, shirt, sneaker, bag, ankle boot) from 1%, 10% or 100% of their labels: a linear "
               "probe on its frozen features, full fine-tuning, and training from scratch; 3 seeds")
@@ -80,9 +64,14 @@ def few_labels(device, parts, progress):
     first, then = FEW_LABELS["first"], FEW_LABELS["then"]
     path = parts.scratch("trained on the first classes")
     config = dict(QUICK_CONFIG, num_classes=len(first))
-    pretrained = parts.get("trained on classes 0-4, seed 0", lambda: _pretrain(path, config, device, progress))
+
+    def pretrain():  # seed 0, the quick recipe; the model is kept at `path`
+        return experiments.train_and_test(config, experiments.QUICK_RECIPE, 0, device, progress,
+                                          checkpoint=path, classes=first)
+
+    pretrained = parts.get("trained on classes 0-4, seed 0", pretrain)
     if not path.is_file():  # interrupted after that part: train it again (deterministic on a CPU)
-        _pretrain(path, config, device, progress)
+        pretrain()
 
     def start(probe: bool):
         model = with_new_head(load_trained(path, device)[0], len(then))
