@@ -3,7 +3,7 @@ accuracy does not depend on the device (float32, no compile, as on the CPU). Cho
 only: the validation split; not a recorded run. Worker k of n runs variants k, k+n, ...
 and writes them to out/sweep-k.json after each one.
 
-    python sweep.py K N OUT
+    python sweep.py K N OUT      (N = 7: call 5's job lists)
 """
 import json, sys, time
 from dataclasses import asdict, replace
@@ -45,13 +45,25 @@ long = {  # candidates for the checkpoint (~30 min on 2 cores), seed 0 only
 }
 jobs = [(name, c, r, 0) for name, (c, r) in long.items()]
 jobs += [(name, c, r, seed) for seed in (0, 1) for name, (c, r) in quick.items()]
+# Call 5: what the first call (12 workers, long jobs first) did not reach, 7 workers, each
+# worker's jobs listed: more epochs, batch 256 (cheaper per image on the CPU), the long candidates.
+second = [
+    [("20 epochs", Q, replace(R, epochs=20), 0), ("20 epochs", Q, replace(R, epochs=20), 1)],
+    [("15 epochs, lr 4e-3", Q, replace(R, epochs=15, lr=4e-3), 0), ("dim 128, lr 4e-3", *quick["dim 128, lr 4e-3"], 0)],
+    [("batch 256, lr 4e-3, 13 epochs", Q, replace(R, batch_size=256, lr=4e-3, epochs=13), s) for s in (0, 1)],
+    [("quick model, 60 epochs, augment", *long["quick model, 60 epochs, augment"], 0)],
+    [("p7 dim 96 depth 6, 50 epochs, augment", *long["p7 dim 96 depth 6, 50 epochs, augment"], 0)],
+    [("p7 dim 128 depth 6, 40 epochs, augment", *long["p7 dim 128 depth 6, 40 epochs, augment"], 0)],
+    [("CPU_CONFIG, 26 epochs, augment", CPU_CONFIG, replace(C, epochs=26), 0)],
+]
 
 if __name__ == "__main__":
     k, n, out = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+    mine = second[k] if n == len(second) else jobs[k::n]
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     train_data, validation, _ = splits(device)
     results = []
-    for name, config, recipe, seed in jobs[k::n]:
+    for name, config, recipe, seed in mine:
         seed_everything(seed)
         start = time.perf_counter()
         h = train(build(config), train_data, validation, recipe, seed=seed, progress=False)
