@@ -203,13 +203,14 @@ def test_the_workflow_tests_then_publishes_the_site():
 
 @pytest.mark.parametrize("page", ["README.md", "book/teachers.md"])
 def test_documented_commands_run_as_written(page):
-    """Every `python -m vitbook.book|classroom ...` line of the page parses as it stands
-    (no `[--option …]` placeholders that fail when pasted)."""
-    from vitbook import book, classroom
+    """Every `python -m vitbook.book|classroom ...` and `torchrun ... -m vitbook.ddp_train ...`
+    line of the page parses as it stands (no `[--option …]` placeholders that fail when pasted)."""
+    from vitbook import book, classroom, ddp_train
 
-    parsers = {"vitbook.book": book.parser(), "vitbook.classroom": classroom.parser()}
+    parsers = {"vitbook.book": book.parser(), "vitbook.classroom": classroom.parser(),
+               "vitbook.ddp_train": ddp_train.parser()}
     text = (ROOT / page).read_text()
-    commands = re.findall(r"python -m (vitbook\.(?:book|classroom)) ([^`\n]*)", text)
+    commands = re.findall(r"(?:python|torchrun[^`\n]*) -m (vitbook\.(?:book|classroom|ddp_train)) ([^`\n]*)", text)
     assert commands
     for module, args in commands:
         args = args.split("&&")[0]

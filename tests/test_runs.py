@@ -10,7 +10,7 @@ import time
 import pytest
 import torch
 
-from vitbook import experiments, runs, transfer_runs
+from vitbook import ddp_train, experiments, runs, transfer_runs
 from vitbook.pretrained import load_trained
 from vitbook.train import evaluate
 
@@ -129,6 +129,7 @@ def sliver(monkeypatch, tmp_path):
     monkeypatch.setattr(experiments, "FIRST_STEPS", 2)
     monkeypatch.setattr(experiments, "HUNGER", dict(fractions=(0.01, 1.0), epochs=1))
     monkeypatch.setattr(experiments, "EQUAL_TIME", dict(experiments.EQUAL_TIME, seconds=1e-9))
+    monkeypatch.setattr(ddp_train, "DDP_THROUGHPUT", dict(processes=(1, 2), steps=2, rounds=1))
     monkeypatch.setattr(transfer_runs, "FEW_LABELS", dict(transfer_runs.FEW_LABELS, fractions=(0.1, 1.0), epochs=1))
     for name in ("QUICK_RECIPE", "CPU_RECIPE", "D2L_RECIPE", "D2L_OPTIMIZER"):
         monkeypatch.setattr(experiments, name, replace(getattr(experiments, name), epochs=1))
@@ -156,6 +157,9 @@ def test_every_run_of_the_book_runs_end_to_end(sliver, name):
                                  "fine-tuned, positions drawn anew", "trained at 56x56 from scratch"]
         assert all(r["seeds"][0]["config"]["img_size"] == 56 for r in list(results.values())[1:])
         assert 0 <= results["no fine-tuning"]["test_accuracy"] <= 1
+    elif name == "ddp_throughput":
+        assert list(results) == ["1 process", "2 processes"]
+        assert all(len(r["images_per_s"]) == 1 and r["images_per_s"][0] > 0 for r in results.values())
     elif name == "few_labels":
         assert list(results) == ["trained on classes 0-4", "0.1", "1"]
         for fraction, methods in list(results.items())[1:]:

@@ -83,6 +83,13 @@ def test_an_image_size_that_is_not_whole_patches_is_refused(size):
         at_image_size(ViT(**SMALL), size)
 
 
+def test_weights_of_another_grid_are_refused_naming_both_grids():
+    small, big = ViT(**SMALL), ViT(**dict(SMALL, img_size=56))
+    with pytest.raises(ShapeError, match="49 patch positions against 196.*at_image_size"):
+        big.load_state_dict(small.state_dict())
+    at_image_size(small, 56).load_state_dict(at_image_size(small, 56).state_dict())  # same grid: fine
+
+
 @pytest.mark.parametrize("name", ["vit_tiny_patch16_224", "vit_small_patch16_224"])
 def test_timm_architectures_by_name_convert_with_equal_logits(name):
     torch.manual_seed(0)

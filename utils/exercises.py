@@ -15,6 +15,7 @@ import torch.nn.functional as F
 
 from .bias import receptive_field_widths
 from .checks import MismatchError, ShapeError, check_close, check_shape
+from .distributed import shard
 from .patches import patchify
 from .tokens import sincos_1d
 from .train import schedule_factor
@@ -264,3 +265,47 @@ def check_resample_positions(resample: Callable) -> None:
                          "mode='bicubic' or 'bilinear', align_corners=False), then flatten back row by row")
             raise ExerciseError(f"resample's patch entries differ from a bicubic or bilinear resampling: {hint}{label}")
     print("✓ Correct: your resampling matches for 7x7 -> 14x14, 4x4 -> 6x6 and 7x7 -> 10x10.")
+
+
+def _indices(name: str, result, batch: int) -> list[int]:
+    """The batch positions an answer names: a slice, a range, a list or a tensor of indices."""
+    __tracebackhide__ = True
+    if isinstance(result, slice):
+        return list(range(batch))[result]
+    if isinstance(result, torch.Tensor):
+        result = result.tolist()
+    if isinstance(result, (range, list, tuple)) and all(isinstance(i, int) and not isinstance(i, bool)
+                                                        for i in result):
+        return list(result)
+    raise ExerciseError(f"{name} returned {result!r}, expected the positions in the batch that this rank "
+                        "trains on: a slice, a range, or a list or tensor of whole numbers")
+
+
+def check_shard(my_shard: Callable) -> None:
+    """Chapter 10: `my_shard(batch, rank, world_size)`: the positions 0 ... batch-1 of a batch
+    that rank `rank` trains on. Right answers split every batch among the ranks with nothing
+    left out, nothing taken twice and sizes that differ by at most one image (consecutive
+    slices, as `vitbook.distributed.shard`, or every world_size-th image, both)."""
+    __tracebackhide__ = True
+    for batch, world in ((128, 2), (128, 4), (80, 3), (7, 7), (10, 4)):
+        label = f" (test case: a batch of {batch} over {world} processes)"
+        parts = [_indices("my_shard", _call("my_shard", my_shard, batch, rank, world, package_fn=shard), batch)
+                 for rank in range(world)]
+        taken = [i for part in parts for i in part]
+        outside = sorted({i for i in taken if not 0 <= i < batch})
+        if outside:
+            raise ExerciseError(f"positions {outside[:5]} are outside the batch 0 ... {batch - 1}{label}")
+        twice = sorted({i for i in taken if taken.count(i) > 1})
+        if twice:
+            raise ExerciseError(f"positions {twice[:5]} go to more than one rank: each image must be trained on "
+                                f"once per step, or the ranks' average gradient is not the batch's{label}")
+        missing = sorted(set(range(batch)) - set(taken))
+        if missing:
+            raise ExerciseError(f"positions {missing[:5]} go to no rank: the ranks together must train on the "
+                                f"whole batch{label}")
+        sizes = [len(part) for part in parts]
+        if max(sizes) - min(sizes) > 1:
+            raise ExerciseError(f"the ranks get {sizes} images: DDP averages the ranks' gradients with equal "
+                                f"weights, so their shares must be as equal as possible (differ by at most one)"
+                                f"{label}")
+    print("✓ Correct: your shards split every batch among the ranks, once each, in equal shares.")

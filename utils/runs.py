@@ -201,7 +201,7 @@ def parser(names=()) -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> None:
     # Started as `python -m vitbook.runs`, this file is `__main__`, while the book's runs
     # register themselves in the module `vitbook.runs`: use that one.
-    from . import experiments, runs, transfer_runs  # noqa: F401
+    from . import ddp_train, experiments, runs, transfer_runs  # noqa: F401
 
     args = parser(runs.RUNS).parse_args(argv)
     if args.list or not args.command:

@@ -71,6 +71,18 @@ class ClassTokenAndPositions(nn.Module):
         if cls_token:
             nn.init.normal_(self.cls_token, std=1e-6)
 
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        """Weights saved for another grid get an error that says so and what to do."""
+        table = state_dict.get(prefix + "pos_embed")
+        if self.position == "learned" and table is not None and table.shape != self.pos_embed.shape:
+            raise ShapeError(
+                f"the saved position table has shape {tuple(table.shape)}, this model's "
+                f"{tuple(self.pos_embed.shape)}: {table.shape[1] - self.num_prefix} patch positions against "
+                f"{self.num_patches}. The weights are for another image size, patch size or width; to use "
+                "them at another image size, load them into a model of their own size and move it with "
+                "vitbook.transfer.at_image_size")
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
         if tokens.ndim != 3 or tokens.shape[1:] != (self.num_patches, self.dim):
             raise ShapeError(

@@ -20,12 +20,15 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
+import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 from tqdm.auto import tqdm
 
 from .data import FashionMNIST, standardize
 from .device import get_device
+from .distributed import check_batch_size, rank_and_world, shard
 
 
 @dataclass(frozen=True)
@@ -249,8 +252,21 @@ def train(model: nn.Module, train_data: DeviceData, eval_data: DeviceData, recip
     called after every epoch (the chapter draws a live plot with it); `on_step(step, loss)`
     after every optimiser step, with the batch's loss as a float (it waits for the GPU);
     when it returns True, training stops there.
+
+    Inside a process group (chapter 10, `vitbook.distributed`), every process runs this
+    function with the same arguments: the model is wrapped in DistributedDataParallel, each
+    rank trains on its slice of every batch (`distributed.shard`), the metrics are summed
+    over the ranks, and rank 0 alone shows progress, calls `on_epoch` and writes the
+    checkpoint. `on_step` must then decide alike on every rank (by the step, not the loss).
     """
     device = train_data.device
+    rank, world = rank_and_world()
+    if world > 1 and max_seconds is not None:
+        raise ValueError("max_seconds stops each process at its own time, so the processes of a "
+                         "distributed run would stop at different steps and wait for each other "
+                         "for ever; stop them by steps or epochs instead")
+    if world > 1:
+        check_batch_size(recipe.batch_size, world)
     model.to(device).train()
     optimizer = _optimizer(model, recipe)
     steps_per_epoch = math.ceil(len(train_data) / recipe.batch_size)
@@ -268,17 +284,24 @@ def train(model: nn.Module, train_data: DeviceData, eval_data: DeviceData, recip
         scheduler.load_state_dict(state["scheduler"])
         generator.set_state(state["generator"])
         history, start_epoch = History(**state["history"]), state["epoch"]
-    step_model = torch.compile(model) if recipe.compile and device.type == "cuda" else model
+    step_model = model if world == 1 else DistributedDataParallel(
+        model, device_ids=[device.index] if device.type == "cuda" else None)
+    if recipe.compile and device.type == "cuda":
+        step_model = torch.compile(step_model)
     elapsed = history.seconds[-1] if history.seconds else 0.0
     for epoch in range(start_epoch, recipe.epochs):
         bar = tqdm(total=len(train_data), desc=f"epoch {epoch + 1}/{recipe.epochs}", unit="img",
-                   disable=not progress, leave=False)
+                   disable=not progress or rank > 0, leave=False)
         loss_sum = torch.zeros((), device=device)
         correct = torch.zeros((), device=device, dtype=torch.long)
         seen, start, stop = 0, time.perf_counter(), False
         batches = train_data.batches(recipe.batch_size, shuffle=True, augment=recipe.augment,
                                      img_size=recipe.img_size, generator=generator)
         for i, (x, y) in enumerate(batches):
+            batch = len(y)  # all ranks together
+            if world > 1:
+                part = shard(batch, rank, world)
+                x, y = x[part], y[part]
             with _autocast(device, recipe.bf16):
                 logits = step_model(x)
                 loss = F.cross_entropy(logits.float(), y, label_smoothing=recipe.label_smoothing)
@@ -289,10 +312,10 @@ def train(model: nn.Module, train_data: DeviceData, eval_data: DeviceData, recip
             loss_sum += loss.detach() * len(y)
             correct += (logits.argmax(dim=1) == y).sum()
             seen += len(y)
-            bar.update(len(y))
-            if progress and i % 20 == 0:  # .item() waits for the GPU: not every step
+            bar.update(batch)
+            if progress and rank == 0 and i % 20 == 0:  # .item() waits for the GPU: not every step
                 bar.set_postfix(loss=f"{loss_sum.item() / seen:.3f}",
-                                img_s=f"{seen / (time.perf_counter() - start):,.0f}")
+                                img_s=f"{seen * world / (time.perf_counter() - start):,.0f}")
             stop = bool(on_step and on_step(epoch * steps_per_epoch + i, loss.item()))
             if stop or max_seconds is not None and elapsed + time.perf_counter() - start > max_seconds:
                 break
@@ -300,20 +323,23 @@ def train(model: nn.Module, train_data: DeviceData, eval_data: DeviceData, recip
             torch.cuda.synchronize()
         elapsed += time.perf_counter() - start
         bar.close()
+        totals = torch.stack([loss_sum, correct.to(loss_sum.dtype), torch.tensor(float(seen), device=device)])
+        if world > 1:
+            dist.all_reduce(totals)  # summed over the ranks
         history.epoch.append(epoch + 1)
-        history.train_loss.append(loss_sum.item() / seen)
-        history.train_acc.append(correct.item() / seen)
+        history.train_loss.append(totals[0].item() / totals[2].item())
+        history.train_acc.append(totals[1].item() / totals[2].item())
         history.eval_acc.append(evaluate(model, eval_data, img_size=recipe.img_size, bf16=recipe.bf16))
         history.seconds.append(elapsed)
         history.lr.append(scheduler.get_last_lr()[0])
-        if progress:
+        if progress and rank == 0:
             print(f"epoch {epoch + 1:>2}: loss {history.train_loss[-1]:.3f}, train acc "
                   f"{history.train_acc[-1]:.3f}, {eval_name} acc {history.eval_acc[-1]:.4f}, {elapsed:.1f} s")
-        if checkpoint:
+        if checkpoint and rank == 0:
             save_checkpoint(checkpoint, model=model.state_dict(), optimizer=optimizer.state_dict(),
                             scheduler=scheduler.state_dict(), generator=generator.get_state(),
                             history=asdict(history), epoch=epoch + 1, recipe=asdict(recipe))
-        if on_epoch:
+        if on_epoch and rank == 0:
             on_epoch(history)
         if stop or max_seconds is not None and elapsed > max_seconds:
             break

@@ -1,0 +1,96 @@
+"""Chapter 10: DDP through the book's trainer, on the CPU with gloo and two processes
+started by torchrun, against one process with the whole batch."""
+
+import json
+import subprocess
+import sys
+import time
+from dataclasses import replace
+
+import pytest
+import torch
+
+from vitbook.device import seed_everything
+from vitbook.distributed import check_batch_size, shard, start
+from vitbook.experiments import splits
+from vitbook.pretrained import build
+from vitbook.train import QUICK_RECIPE, load_checkpoint, train
+from vitbook.vit import QUICK_CONFIG
+
+STEPS, BATCH = 4, 64
+
+
+def torchrun(tmp_path, *args, processes=2, timeout=300):
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node",
+               str(processes), "-m", "vitbook.ddp_train", "--out", str(tmp_path / "result.json"),
+               "--batch-size", str(BATCH), "--eval-images", "100", *args]
+    return subprocess.run(command, capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.mark.parametrize("batch, world", [(128, 2), (80, 2), (64, 4), (7, 3), (5, 5)])
+def test_the_shards_of_a_batch_are_consecutive_and_cover_it_once(batch, world):
+    parts = [shard(batch, rank, world) for rank in range(world)]
+    assert [i for p in parts for i in range(batch)[p]] == list(range(batch))
+    sizes = [p.stop - p.start for p in parts]
+    assert max(sizes) - min(sizes) <= 1
+
+
+def test_bad_shards_and_batches_are_refused_with_the_fix():
+    with pytest.raises(ValueError, match="rank 2 is not one of the 2 processes"):
+        shard(128, 2, 2)
+    with pytest.raises(ValueError, match="a batch of 2 cannot give each of 3 processes an image"):
+        shard(2, 0, 3)
+    with pytest.raises(ValueError, match="global batch of 100 does not split evenly over 3 processes; "
+                                         "use a batch size divisible by 3"):
+        check_batch_size(100, 3)
+
+
+def test_started_without_torchrun_says_how_to_launch(monkeypatch):
+    for name in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
+        monkeypatch.delenv(name, raising=False)
+    with pytest.raises(RuntimeError, match="RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR, MASTER_PORT not set.*"
+                                           "torchrun --nproc-per-node N -m vitbook.ddp_train"):
+        start()
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="asks for NCCL on a machine without a GPU")
+def test_nccl_without_a_gpu_is_refused(monkeypatch):
+    for name, value in dict(RANK="0", WORLD_SIZE="1", LOCAL_RANK="0", MASTER_ADDR="127.0.0.1",
+                            MASTER_PORT="29999").items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(ValueError, match="no CUDA device is present"):
+        start("cuda")
+
+
+def test_two_processes_with_half_batches_end_where_one_process_does(tmp_path):
+    done = torchrun(tmp_path, "--steps", str(STEPS), "--weights", str(tmp_path / "ddp.pt"))
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads((tmp_path / "result.json").read_text())
+    assert (result["processes"], result["backend"], result["steps"]) == (2, "gloo", STEPS)
+
+    train_data, validation, _ = splits(torch.device("cpu"))
+    seed_everything(0)
+    model = build(QUICK_CONFIG)
+    train(model, train_data, validation.first(100), replace(QUICK_RECIPE, epochs=1, batch_size=BATCH),
+          progress=False, on_step=lambda step, loss: step + 1 >= STEPS)
+    ddp = load_checkpoint(tmp_path / "ddp.pt")["model"]
+    alone = model.state_dict()
+    assert ddp.keys() == alone.keys()
+    worst = max((ddp[k] - alone[k]).abs().max().item() for k in alone)
+    moved = max((alone[k] - v).abs().max().item() for k, v in build_seeded().items())
+    assert worst <= 1e-6 < moved, (worst, moved)  # equal, and not because nothing trained
+
+
+def build_seeded():
+    seed_everything(0)
+    return build(QUICK_CONFIG).state_dict()
+
+
+def test_one_failing_rank_ends_the_whole_run_with_its_error(tmp_path):
+    began = time.perf_counter()
+    done = torchrun(tmp_path, "--steps", "200", "--fail-at-step", "2", timeout=180)
+    took = time.perf_counter() - began
+    assert done.returncode != 0
+    assert "rank 1 fails on purpose at step 2" in done.stderr
+    assert not (tmp_path / "result.json").exists()
+    assert took < 120, f"the other rank was left waiting: {took:.0f} s"
