@@ -21,6 +21,8 @@ EXERCISES = [
     ("06_training.ipynb", "lr_factor", "check_lr_schedule"),
     ("07_inside.ipynb", "attention_entropy", "check_attention_entropy"),
     ("08_vit_vs_cnn.ipynb", "receptive_field", "check_receptive_field"),
+    ("09_transfer.ipynb", "resample", "check_resample_positions"),
+    ("10_scaling_out.ipynb", "my_shard", "check_shard"),
 ]
 
 SOLUTION = re.compile(r"( *)### BEGIN SOLUTION\n.*?### END SOLUTION", re.S)

@@ -113,9 +113,9 @@ def test_book_to_timm_and_back_is_the_same_model(pool):
 @pytest.mark.parametrize("options, message", [
     (dict(reg_tokens=4), "4 register tokens"),
     (dict(no_embed_class=True), "without the class token's entry"),
-    (dict(init_values=1e-5), "block 0: LayerScale"),
-    (dict(qkv_bias=False), "block 0: no qkv bias"),
-    (dict(qk_norm=True), "block 0: qk_norm"),
+    (dict(init_values=1e-5), r"blocks 0-1 \(all\): LayerScale"),
+    (dict(qkv_bias=False), r"blocks 0-1 \(all\): no qkv bias"),
+    (dict(qk_norm=True), r"blocks 0-1 \(all\): qk_norm"),
     (dict(pre_norm=True), "a LayerNorm at norm_pre"),
     (dict(class_token=False, global_pool="avg"), "a LayerNorm at fc_norm"),
     (dict(global_pool="map"), "attention pooling"),
@@ -124,6 +124,13 @@ def test_book_to_timm_and_back_is_the_same_model(pool):
 def test_other_timm_layouts_are_refused_naming_the_difference(options, message):
     with pytest.raises(ValueError, match="layout differs from the book's ViT: .*" + message):
         from_timm(VisionTransformer(**TINY_TIMM, **options))
+
+
+def test_a_difference_in_some_blocks_names_those_blocks():
+    model = VisionTransformer(**dict(TINY_TIMM, depth=3))
+    model.blocks[1].norm1.eps = 1e-5
+    with pytest.raises(ValueError, match=r"layout differs from the book's ViT: block 1: LayerNorm with eps 1e-05"):
+        from_timm(model)
 
 
 def test_only_timm_vision_transformers_convert():

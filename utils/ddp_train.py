@@ -23,6 +23,7 @@ from dataclasses import asdict, replace
 from pathlib import Path
 
 import torch
+from torch.distributed.elastic.multiprocessing.errors import record
 
 from .device import seed_everything
 from .distributed import backend_for, rank_and_world, start, stop
@@ -49,6 +50,7 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+@record  # a failing rank's error reaches torchrun's summary ("Root Cause")
 def main(argv: list[str] | None = None) -> None:
     args = parser().parse_args(argv)
     device = start(args.device)
@@ -82,17 +84,18 @@ def main(argv: list[str] | None = None) -> None:
 
 def launch(processes: int, *options: str, device: str = "cpu", timeout: float = 600) -> tuple[dict, str]:
     """Run `torchrun --standalone --nproc-per-node PROCESSES -m vitbook.ddp_train OPTIONS` as a
-    subprocess (from a notebook, too) and return (rank 0's result, the run's output); an error
-    with the output's end if it fails."""
+    subprocess (from a notebook, too) and return (rank 0's result, the run's output); if it
+    fails, a RuntimeError with torchrun's account of the first failure."""
     with tempfile.TemporaryDirectory() as folder:
         out = Path(folder) / "result.json"
         command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node",
                    str(processes), "-m", "vitbook.ddp_train", "--out", str(out), "--device", device, *options]
         done = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
         output = done.stdout + done.stderr
-        if done.returncode != 0:
+        if done.returncode != 0:  # torchrun's summary names the rank that failed first, and its error
+            cause = output[output.index("Root Cause"):] if "Root Cause" in output else output[-3000:]
             raise RuntimeError(f"torchrun with {processes} process(es) failed (exit code {done.returncode}):\n"
-                               + output[-3000:])
+                               + cause)
         return json.loads(out.read_text()), output
 
 

@@ -130,6 +130,15 @@ def to_grayscale(model: ViT) -> ViT:
     return model
 
 
+def _which_blocks(blocks: list[int], depth: int) -> str:
+    """'block 3', 'blocks 0-11 (all)', 'blocks 0, 2, 5'."""
+    if len(blocks) == 1:
+        return f"block {blocks[0]}"
+    if blocks == list(range(blocks[0], blocks[-1] + 1)):
+        return f"blocks {blocks[0]}-{blocks[-1]}" + (" (all)" if len(blocks) == depth else "")
+    return "blocks " + ", ".join(map(str, blocks))
+
+
 def _differences(timm_model: nn.Module) -> list[str]:
     """What in `timm_model` differs from the layout of the book's ViT, in words."""
     from timm.layers import Mlp
@@ -159,33 +168,39 @@ def _differences(timm_model: nn.Module) -> list[str]:
     sizes = (tuple(m.patch_embed.img_size), tuple(m.patch_embed.patch_size))
     if any(a != b for a, b in sizes):
         found.append(f"non-square images or patches ({sizes[0]}, {sizes[1]})")
+    per_block = {}  # a difference -> the blocks that have it
+
+    def say(difference: str) -> None:
+        per_block.setdefault(difference, []).append(i)
+
     for i, block in enumerate(m.blocks):
-        where = f"block {i}:"
         if type(block) is not Block:
-            found.append(f"{where} a {type(block).__name__} (the book has pre-norm blocks, timm's Block)")
+            say(f"a {type(block).__name__} (the book has pre-norm blocks, timm's Block)")
             continue
         attn, mlp = block.attn, block.mlp
         if not isinstance(block.ls1, nn.Identity) or not isinstance(block.ls2, nn.Identity):
-            found.append(f"{where} LayerScale (init_values)")
+            say("LayerScale (init_values)")
         if type(attn) is not Attention:
-            found.append(f"{where} attention of type {type(attn).__name__}")
+            say(f"attention of type {type(attn).__name__}")
         else:
             if attn.qkv.bias is None:
-                found.append(f"{where} no qkv bias")
+                say("no qkv bias")
             if not (isinstance(attn.q_norm, nn.Identity) and isinstance(attn.k_norm, nn.Identity)):
-                found.append(f"{where} qk_norm")
+                say("qk_norm")
             if not isinstance(getattr(attn, "norm", nn.Identity()), nn.Identity):
-                found.append(f"{where} a norm inside attention")
+                say("a norm inside attention")
             if attn.num_heads * attn.head_dim != attn.qkv.in_features:
-                found.append(f"{where} heads of width {attn.head_dim} not dividing the width evenly")
+                say(f"heads of width {attn.head_dim} not dividing the width evenly")
         if type(mlp) is not Mlp or not isinstance(mlp.act, nn.GELU) or mlp.act.approximate != "none" \
                 or not isinstance(mlp.norm, nn.Identity):
-            found.append(f"{where} an MLP other than Linear-GELU-Linear ({type(mlp).__name__})")
+            say(f"an MLP other than Linear-GELU-Linear ({type(mlp).__name__})")
         for norm in (block.norm1, block.norm2):
             if type(norm).__name__ != "LayerNorm" or norm.eps != LAYER_NORM_EPS:
-                found.append(f"{where} {type(norm).__name__} with eps {getattr(norm, 'eps', '?')} "
-                             f"(the book: LayerNorm, eps {LAYER_NORM_EPS})")
+                say(f"{type(norm).__name__} with eps {getattr(norm, 'eps', '?')} "
+                    f"(the book: LayerNorm, eps {LAYER_NORM_EPS})")
                 break
+    for difference, blocks in per_block.items():
+        found.append(f"{_which_blocks(blocks, len(m.blocks))}: {difference}")
     if not isinstance(m.head, nn.Linear):
         found.append("no linear classification head (num_classes=0)")
     return found
