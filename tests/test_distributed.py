@@ -95,3 +95,17 @@ def test_one_failing_rank_ends_the_whole_run_with_its_error(tmp_path):
     assert "rank      : 1" in cause and "rank 1 fails on purpose at step 2" in cause
     assert not (tmp_path / "result.json").exists()
     assert took < 120, f"the other rank was left waiting: {took:.0f} s"
+
+
+def test_a_run_that_failed_resumes_from_rank_0s_checkpoint_and_ends_as_if_it_had_not(tmp_path):
+    small = ["--train-images", "512", "--epochs", "2"]  # 8 steps an epoch
+    whole = torchrun(tmp_path, *small, "--weights", str(tmp_path / "whole.pt"))
+    assert whole.returncode == 0, whole.stderr[-3000:]
+    state = str(tmp_path / "state.pt")
+    failed = torchrun(tmp_path, *small, "--checkpoint", state, "--fail-at-step", "10")  # in epoch 2
+    assert failed.returncode != 0 and load_checkpoint(state)["epoch"] == 1
+    resumed = torchrun(tmp_path, *small, "--checkpoint", state, "--weights", str(tmp_path / "resumed.pt"))
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    a, b = (load_checkpoint(tmp_path / f"{name}.pt")["model"] for name in ("whole", "resumed"))
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert load_checkpoint(state)["epoch"] == 2

@@ -44,6 +44,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=int, default=1)
     p.add_argument("--batch-size", type=int, default=QUICK_RECIPE.batch_size, help="the global batch")
     p.add_argument("--eval-images", type=int, default=1000, help="validation images evaluated after each epoch")
+    p.add_argument("--train-images", type=int, help="train on the first N training images only (the tests)")
+    p.add_argument("--checkpoint", help="rank 0 saves the training state here after every epoch; a run "
+                                        "started again with the same options resumes from it")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="cpu", help="cpu (gloo) or cuda (nccl, one GPU a process)")
     p.add_argument("--fail-at-step", type=int, help="rank 1 fails on purpose at this step (the tests)")
@@ -58,6 +61,8 @@ def main(argv: list[str] | None = None) -> None:
         rank, world = rank_and_world()
         recipe = replace(QUICK_RECIPE, epochs=args.epochs, batch_size=args.batch_size)
         train_data, validation, _ = splits(device)
+        if args.train_images:
+            train_data = train_data.first(args.train_images)
 
         def on_step(step: int, loss: float) -> bool:
             if args.fail_at_step is not None and rank == 1 and step == args.fail_at_step:
@@ -67,7 +72,8 @@ def main(argv: list[str] | None = None) -> None:
         seed_everything(args.seed)
         model = build(QUICK_CONFIG)
         history = train(model, train_data, validation.first(args.eval_images), recipe, seed=args.seed,
-                        on_step=on_step, progress=rank == 0)
+                        on_step=on_step, progress=rank == 0, checkpoint=args.checkpoint,
+                        resume=args.checkpoint is not None)
         steps = args.steps or recipe.epochs * math.ceil(len(train_data) / recipe.batch_size)
         if rank == 0:
             images = args.steps * recipe.batch_size if args.steps else len(train_data) * recipe.epochs
