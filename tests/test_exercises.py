@@ -229,3 +229,26 @@ def test_position_resampling_mistakes_are_named():
         exercises.check_resample_positions(lambda t, n: resample(t, n)[:, 1:])
     with pytest.raises(ExerciseError, match="differ from a bicubic or bilinear resampling"):
         exercises.check_resample_positions(lambda t, n: resample(t, n, mode="nearest"))
+
+
+def test_every_right_way_to_shard_is_accepted(capsys):
+    def consecutive(batch, rank, world):
+        base, extra = divmod(batch, world)
+        first = rank * base + min(rank, extra)
+        return list(range(first, first + base + (rank < extra)))
+    for answer in (consecutive, lambda b, r, w: slice(r, b, w), lambda b, r, w: torch.arange(r, b, w)):
+        exercises.check_shard(answer)
+        assert capsys.readouterr().out.startswith("✓ Correct")
+
+
+@pytest.mark.parametrize("answer, message", [
+    (lambda b, r, w: slice(r * (b // w), (r + 1) * (b // w)), r"positions \[78, 79\] go to no rank"),
+    (lambda b, r, w: range(b), r"positions \[0, 1, 2, 3, 4\] go to more than one rank"),
+    (lambda b, r, w: range(max(0, r * b // w - 1), (r + 1) * b // w), r"positions \[63\] go to more than one rank"),
+    (lambda b, r, w: range(b) if r == 0 else [], r"go to more than one rank|the ranks get \[128, 0\] images"),
+    (lambda b, r, w: [b + r], r"positions \[128, 129\] are outside the batch 0 \.\.\. 127"),
+    (lambda b, r, w: 3, "returned 3, expected the positions in the batch"),
+])
+def test_wrong_shards_say_what_is_wrong(answer, message):
+    with pytest.raises(ExerciseError, match=message):
+        exercises.check_shard(answer)

@@ -81,7 +81,7 @@ def main(argv: list[str] | None = None) -> None:
                       "torch_threads": torch.get_num_threads(), "recipe": asdict(recipe), "steps": steps,
                       "seconds": history.seconds[-1], "images_per_s": images / history.seconds[-1],
                       "history": asdict(history)}
-            write_atomically(args.out, lambda tmp: open(tmp, "w").write(json.dumps(result, indent=1)))
+            write_atomically(args.out, lambda tmp: Path(tmp).write_text(json.dumps(result, indent=1)))
             if args.weights:
                 save_checkpoint(args.weights, model=model.state_dict())
     finally:
