@@ -261,11 +261,11 @@ def train(model: nn.Module, train_data: DeviceData, eval_data: DeviceData, recip
     """
     device = train_data.device
     rank, world = rank_and_world()
-    if world > 1 and max_seconds is not None:
-        raise ValueError("max_seconds stops each process at its own time, so the processes of a "
-                         "distributed run would stop at different steps and wait for each other "
-                         "for ever; stop them by steps or epochs instead")
     if world > 1:
+        if max_seconds is not None:
+            raise ValueError("max_seconds stops each process at its own time, so the processes of a "
+                             "distributed run would stop at different steps and wait for each other "
+                             "for ever; stop them by steps or epochs instead")
         check_batch_size(recipe.batch_size, world)
     model.to(device).train()
     optimizer = _optimizer(model, recipe)
