@@ -167,6 +167,11 @@ def test_every_run_of_the_book_runs_end_to_end(sliver, name):
             assert all(r["seeds"][0]["classes"] == [5, 6, 7, 8, 9] and r["seeds"][0]["fraction"] == float(fraction)
                        and r["seeds"][0]["config"]["num_classes"] == 5 for r in methods.values())
         assert not list(sliver.glob(".few_labels-cpu.*")), "the pretrained model is cleared with the run's parts"
+    elif name == "d2l":
+        target = results["seed 0"]["validation_accuracy"][-1]
+        race = results["quick setting to D2L's accuracy"]
+        assert [r["seed"] for r in race] == [0] and all(r["target"] == target for r in race)
+        assert all(r["reached"] == (r["validation_accuracy"][-1] >= target) for r in race)
     elif name in ("pipeline", "ablations", "baselines"):
         assert len(results) >= 2 and all(len(r["seeds"]) == 1 for r in results.values())
     elif name == "optimizer":

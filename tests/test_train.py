@@ -91,6 +91,18 @@ def test_on_step_sees_every_step_and_can_stop_training(small_data):
     assert history.epoch == [1, 2], "stopped in the second epoch, which is evaluated"
 
 
+def test_on_epoch_can_stop_training_at_an_accuracy(small_data):
+    torch.manual_seed(0)
+    recipe = Recipe(epochs=5, batch_size=64, lr=1e-3, optimizer="adamw")
+    whole = train(ViT(**TINY), *small_data, recipe, progress=False)
+    target = whole.eval_acc[1]  # reached after the second epoch
+    assert max(whole.eval_acc[:1]) < target, "pick a target the first epoch does not reach"
+    torch.manual_seed(0)
+    stopped = train(ViT(**TINY), *small_data, recipe, progress=False,
+                    on_epoch=lambda history: history.eval_acc[-1] >= target)
+    assert stopped.epoch == [1, 2] and stopped.eval_acc == whole.eval_acc[:2]
+
+
 def test_seconds_to_reach():
     history = History(eval_acc=[0.5, 0.8, 0.9], seconds=[1.0, 2.0, 3.0])
     assert history.seconds_to_reach(0.8) == 2.0 and history.seconds_to_reach(0.95) is None

@@ -249,9 +249,10 @@ def train(model: nn.Module, train_data: DeviceData, eval_data: DeviceData, recip
 
     With `checkpoint`, the state is saved there (atomically) after every epoch; with
     ``resume=True`` training continues from it when it exists. `on_epoch(history)` is
-    called after every epoch (the chapter draws a live plot with it); `on_step(step, loss)`
+    called after every epoch (the chapter draws a live plot with it), `on_step(step, loss)`
     after every optimiser step, with the batch's loss as a float (it waits for the GPU);
-    when it returns True, training stops there.
+    when either returns True, training stops there (time to an accuracy: stop at the
+    first epoch that reaches it).
 
     Inside a process group (chapter 10, `vitbook.distributed`), every process runs this
     function with the same arguments: the model is wrapped in DistributedDataParallel, each
@@ -339,8 +340,12 @@ def train(model: nn.Module, train_data: DeviceData, eval_data: DeviceData, recip
             save_checkpoint(checkpoint, model=model.state_dict(), optimizer=optimizer.state_dict(),
                             scheduler=scheduler.state_dict(), generator=generator.get_state(),
                             history=asdict(history), epoch=epoch + 1, recipe=asdict(recipe))
-        if on_epoch and rank == 0:
-            on_epoch(history)
+        if on_epoch and rank == 0 and on_epoch(history):
+            if world > 1:
+                raise ValueError("on_epoch asked to stop, but it runs on rank 0 alone, so the other "
+                                 "processes would wait for rank 0 for ever; stop a distributed run "
+                                 "by steps (on_step) or epochs instead")
+            break
         if stop or max_seconds is not None and elapsed > max_seconds:
             break
     return history
