@@ -198,6 +198,9 @@ def test_a_long_part_restarts_at_its_last_finished_epoch(sliver, monkeypatch):
     real_train, epochs_trained = experiments.train, []
 
     def train(*args, interrupt=[True], **kwargs):
+        if not kwargs.get("resume"):  # the quick setting's race that follows D2L's part
+            return real_train(*args, **kwargs)
+
         def on_epoch(history):
             epochs_trained.append(history.epoch[-1])
             if interrupt.pop() if interrupt else False:
