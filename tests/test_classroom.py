@@ -68,11 +68,12 @@ def test_outputs_cleared_and_badge_points_at_the_copy(copies, chapter):
     assert "git+https://github.com/teacher/course" in student.cells[1].source
 
 
-# A heavy cell that the student-copy run may leave out (the training of chapter 6, the
-# 24-block experiment of chapter 4): nbval runs it in the chapter in the same test run,
-# and in the copy it would run the same code on the same state, since no exercise comes
-# before it (the copy's install cell differs only in its address, and runs on Colab only). The test checks both conditions; a later cell that needs what a skipped cell
-# computes fails with a NameError, so a wrong tag cannot pass unnoticed.
+# A heavy cell that the student-copy run may leave out (chapter 6's training, chapter 4's
+# 24-block experiment, chapter 10's two-process runs): nbval runs it in the chapter in the
+# same test run, and in the copy it would run the same code on the same state, since no
+# exercise comes before it (the copy's install cell differs only in its address, and runs
+# on Colab only). The test checks both conditions; a later cell that needs what a skipped
+# cell computes fails with a NameError, so a wrong tag cannot pass unnoticed.
 SKIP = "student-copy-test-skip"
 
 
