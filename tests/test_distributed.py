@@ -62,6 +62,14 @@ def test_nccl_without_a_gpu_is_refused(monkeypatch):
         start("cuda")
 
 
+def test_the_throughput_run_starts_one_process_a_gpu_and_never_more_than_there_are(monkeypatch):
+    from vitbook.ddp_train import DDP_THROUGHPUT, process_counts
+    assert process_counts(torch.device("cpu")) == DDP_THROUGHPUT["processes"] == (1, 2)
+    for gpus, counts in ((0, (1,)), (1, (1,)), (2, (1, 2)), (8, (1, 2))):
+        monkeypatch.setattr(torch.cuda, "device_count", lambda gpus=gpus: gpus)
+        assert process_counts(torch.device("cuda")) == counts
+
+
 def test_two_processes_with_half_batches_end_where_one_process_does(tmp_path):
     done = torchrun(tmp_path, "--steps", str(STEPS), "--weights", str(tmp_path / "ddp.pt"))
     assert done.returncode == 0, done.stderr[-3000:]
