@@ -100,6 +100,11 @@ def test_show_run_prints_which_run_it_shows(registry, tmp_path, capsys):
     out = capsys.readouterr().out
     assert record["results"] == {"n": 1}
     assert out.startswith("recorded run 'tiny': CPU: ") and "`python -m vitbook.runs run tiny`" in out
+    assert "note" not in out
+    path = runs.result_path("tiny", "cpu", tmp_path)  # a note says how a run was made, if not by its command
+    runs.write_json(path, dict(record, note="made in two halves"))
+    runs.show_run("tiny", "cpu", tmp_path)
+    assert capsys.readouterr().out.splitlines()[-1] == "note: made in two halves"
 
 
 def test_the_command_lists_the_runs_by_default_and_writes_nothing():

@@ -168,6 +168,8 @@ def show_run(name: str, device_type: str = "cpu", folder: Path = RESULTS) -> dic
     commit = (record["commit"] or "no git checkout")[:12]
     print(f"recorded run '{name}': {record['device']}; torch {record['torch']}; {record['date']}; "
           f"`{record['command']}` at commit {commit}; {record['wall_seconds'] / 60:.1f} min")
+    if record.get("note"):  # how a run was made, where that differs from its command
+        print(f"note: {record['note']}")
     return record
 
 
