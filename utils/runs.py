@@ -25,6 +25,7 @@ import os
 import platform
 import subprocess
 import sys
+import textwrap
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -169,7 +170,7 @@ def show_run(name: str, device_type: str = "cpu", folder: Path = RESULTS) -> dic
     print(f"recorded run '{name}': {record['device']}; torch {record['torch']}; {record['date']}; "
           f"`{record['command']}` at commit {commit}; {record['wall_seconds'] / 60:.1f} min")
     if record.get("note"):  # how a run was made, where that differs from its command
-        print(f"note: {record['note']}")
+        print(textwrap.fill(f"note: {record['note']}", 88, subsequent_indent="  "))
     return record
 
 
