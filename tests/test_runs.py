@@ -154,6 +154,11 @@ def test_every_run_of_the_book_runs_end_to_end(sliver, name):
     elif name == "data_hunger":
         assert list(results) == list(experiments.HUNGER_MODELS)
         assert all(list(r) == ["0.01", "1"] and r["0.01"]["seeds"][0]["fraction"] == 0.01 for r in results.values())
+    elif name == "distillation":
+        assert list(results) == ["ViT", "ViT, distilled from the ResNet", "teacher"]
+        assert results["teacher"] == {"path": "resnet-quick.pt",
+                                      "test_accuracy": load_trained(experiments.TEACHER)[1]["test_accuracy"]}
+        assert results["ViT"]["seeds"][0]["config"] == results["ViT, distilled from the ResNet"]["seeds"][0]["config"]
     elif name == "equal_time":
         assert list(results) == ["ViT", "MLP", "ResNet"]
         assert all(r["epoch_seconds"] > 0 and r["seeds"][0]["epochs"] == [1] for r in results.values())

@@ -166,3 +166,54 @@ def test_first_is_a_view_of_the_first_images(small_data):
     part = small_data[1].first(10)
     assert len(part) == 10 and part.images.data_ptr() == small_data[1].images.data_ptr()
     assert torch.equal(part.labels, small_data[1].labels[:10])
+
+
+class Always(torch.nn.Module):
+    """A 'teacher' that predicts class `c` for every image."""
+
+    def __init__(self, c: int, classes: int = 10):
+        super().__init__()
+        self.c, self.classes = c, classes
+
+    def forward(self, x):
+        return torch.nn.functional.one_hot(torch.full((len(x),), self.c), self.classes).float()
+
+
+def test_distillation_averages_the_labels_and_the_teachers_classes(small_data):
+    """DeiT's hard distillation: the first step's loss is the mean of the cross-entropy
+    against the labels and against the teacher's classes, on the same batch."""
+    torch.manual_seed(0)
+    model = ViT(**TINY)
+    before = ViT(**TINY)
+    before.load_state_dict(model.state_dict())
+    losses = []
+    train(model, *small_data, Recipe(epochs=1, batch_size=64), progress=False, teacher=Always(3),
+          on_step=lambda step, loss: losses.append(loss) or True)
+    x, y = next(iter(small_data[0].batches(64, shuffle=True, generator=torch.Generator().manual_seed(0))))
+    with torch.no_grad():
+        logits = before(x)
+    F = torch.nn.functional
+    expected = (F.cross_entropy(logits, y) + F.cross_entropy(logits, torch.full_like(y, 3))) / 2
+    assert losses[0] == pytest.approx(expected.item(), rel=1e-5)
+    assert losses[0] != pytest.approx(F.cross_entropy(logits, y).item(), rel=1e-3)
+
+
+def test_distillation_pulls_the_model_towards_the_teacher(small_data):
+    def share_of_class_3(teacher):
+        torch.manual_seed(0)
+        model = ViT(**TINY)
+        train(model, *small_data, Recipe(epochs=4, batch_size=64, lr=3e-3, optimizer="adamw"),
+              progress=False, teacher=teacher)
+        x, _ = next(iter(small_data[1].batches(256)))
+        with torch.no_grad():
+            return model.eval()(x).softmax(dim=1)[:, 3].mean().item()
+    alone, taught = share_of_class_3(None), share_of_class_3(Always(3))
+    assert alone < 0.2 < 0.35 < taught, (alone, taught)
+
+
+def test_a_wrong_teacher_is_refused_with_the_reason(small_data):
+    model = ViT(**TINY)
+    with pytest.raises(ValueError, match="another model, trained already"):
+        train(model, *small_data, Recipe(epochs=1), progress=False, teacher=model)
+    with pytest.raises(ValueError, match=r"teacher gives logits of shape \(2, 5\).*\(2, 10\).*the model's classes"):
+        train(model, *small_data, Recipe(epochs=1), progress=False, teacher=Always(3, classes=5))

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 
 from .data import FashionMNIST, balanced_subset, load_fashion_mnist, only_classes, split_off
 from .device import seed_everything
-from .pretrained import CHECKPOINT, RESULTS, build, save_trained
+from .pretrained import CHECKPOINT, RESULTS, build, load_trained, save_trained
 from .runs import device_name, recorded_run, run_command
 from .train import BOOK_RECIPE, CPU_RECIPE, D2L_RECIPE, QUICK_RECIPE, DeviceData, Recipe, evaluate, train
 from .vit import BOOK_CONFIG, CPU_CONFIG, D2L_CONFIG, QUICK_CONFIG, ViT, timm_equivalent
@@ -48,18 +48,19 @@ def splits(device: torch.device, fraction: float = 1.0, seed: int = 0,
 
 def train_and_test(config: dict, recipe: Recipe, seed: int, device: torch.device, progress: bool,
                    checkpoint=None, command: str = "", resume=None, fraction: float = 1.0,
-                   classes=None, start=None) -> dict:
+                   classes=None, start=None, teacher=None) -> dict:
     """Train `config` with `recipe` (validation accuracy after every epoch), then measure
     the test accuracy once; with `checkpoint`, save the trained model there; with
     `resume` (a path), keep a per-epoch checkpoint there and continue from it; with
     `fraction` < 1 or `classes`, train on that share or those classes of the training set
     (`splits`); with `start`, a function returning the model to start from (chapter 9:
-    a trained model to fine-tune), called after seeding, instead of building `config`."""
+    a trained model to fine-tune), called after seeding, instead of building `config`;
+    with `teacher` (a function returning a trained model), distil from it (`train`)."""
     train_data, validation, test = splits(device, fraction, seed, classes)
     seed_everything(seed)
     model = start() if start else build(config)
     history = train(model, train_data, validation, recipe, seed=seed, progress=progress,
-                    checkpoint=resume, resume=resume is not None)
+                    checkpoint=resume, resume=resume is not None, teacher=teacher() if teacher else None)
     test_accuracy = evaluate(model, test, img_size=recipe.img_size, bf16=recipe.bf16)
     if checkpoint:
         save_trained(checkpoint, model, config, recipe, history, test_accuracy,
@@ -272,12 +273,31 @@ HUNGER_MODELS = {"ViT": CPU_CONFIG, "ViT, conv stem": dict(CPU_CONFIG, model="co
                  "ResNet": BASELINES["ResNet"]}
 
 
+def hunger_recipe() -> Recipe:
+    """CPU_RECIPE cut to HUNGER's epochs, its warm-up in proportion."""
+    return replace(CPU_RECIPE, epochs=HUNGER["epochs"],
+                   warmup_epochs=CPU_RECIPE.warmup_epochs * HUNGER["epochs"] / CPU_RECIPE.epochs)
+
+
 @recorded_run("data_hunger", "the ViT, the conv-stem ViT and the ResNet on 1%, 5%, 20% and 100% of "
               "the training set (class-balanced, the same subsets for all; every fraction sees as "
               "many images), 3 seeds")
 def data_hunger(device, parts, progress):
-    recipe = replace(CPU_RECIPE, epochs=HUNGER["epochs"],
-                     warmup_epochs=CPU_RECIPE.warmup_epochs * HUNGER["epochs"] / CPU_RECIPE.epochs)
+    recipe = hunger_recipe()
     return {name: {f"{fraction:g}": seeded(parts, f"{name}, {fraction:g}", config, recipe, device,
                                            progress, fraction=fraction)
                    for fraction in HUNGER["fractions"]} for name, config in HUNGER_MODELS.items()}
+
+
+TEACHER = RESULTS / "resnet-quick.pt"  # the `baselines` run's ResNet, seed 0
+
+
+@recorded_run("distillation", "the ViT of data_hunger on the full training set, trained as there and "
+              "with hard distillation from the ResNet of results/resnet-quick.pt (DeiT), 3 seeds")
+def distillation(device, parts, progress):
+    recipe = hunger_recipe()
+    teacher = lambda: load_trained(TEACHER, device)[0]  # noqa: E731
+    return {"ViT": seeded(parts, "ViT", CPU_CONFIG, recipe, device, progress),
+            "ViT, distilled from the ResNet": seeded(parts, "ViT, distilled", CPU_CONFIG, recipe, device,
+                                                     progress, teacher=teacher),
+            "teacher": {"path": TEACHER.name, "test_accuracy": load_trained(TEACHER)[1]["test_accuracy"]}}

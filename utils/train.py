@@ -237,10 +237,26 @@ def load_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict:
     return state
 
 
+def _frozen_teacher(teacher: nn.Module, model: nn.Module, data: DeviceData, recipe: Recipe) -> nn.Module:
+    """`teacher` on the data's device, in eval mode, without gradients; it must give one
+    logit a class for the images `model` takes."""
+    if teacher is model:
+        raise ValueError("the teacher must be another model, trained already, not the model being trained")
+    teacher = teacher.to(data.device).eval().requires_grad_(False)
+    x = next(iter(data.first(2).batches(2, shuffle=False, img_size=recipe.img_size)))[0]
+    with torch.no_grad(), _autocast(data.device, recipe.bf16):
+        got, want = teacher(x).shape, model.eval()(x).shape
+    model.train()
+    if got != want:
+        raise ValueError(f"the teacher gives logits of shape {tuple(got)} for a batch of 2, the model "
+                         f"{tuple(want)}: the teacher must have the model's classes")
+    return teacher
+
+
 def train(model: nn.Module, train_data: DeviceData, eval_data: DeviceData, recipe: Recipe, *,
           seed: int = 0, checkpoint: str | os.PathLike | None = None, resume: bool = False,
           progress: bool = True, on_epoch=None, on_step=None, max_seconds: float | None = None,
-          eval_name: str = "validation") -> History:
+          eval_name: str = "validation", teacher: nn.Module | None = None) -> History:
     """Train `model` with `recipe`, evaluating on `eval_data` after every epoch: the
     validation split while choosing (printed as "validation acc"; `eval_name` renames it).
 
@@ -259,6 +275,11 @@ def train(model: nn.Module, train_data: DeviceData, eval_data: DeviceData, recip
     rank trains on its slice of every batch (`distributed.shard`), the metrics are summed
     over the ranks, and rank 0 alone shows progress, calls `on_epoch` and writes the
     checkpoint. `on_step` must then decide alike on every rank (by the step, not the loss).
+
+    With `teacher` (a trained model with the same classes, chapter 8), the loss is the mean
+    of the cross-entropy against the labels and against the teacher's predicted classes on
+    the same augmented batch: DeiT's hard distillation (Touvron et al., 2021), through the
+    model's one output. The teacher is frozen and runs in eval mode.
     """
     device = train_data.device
     rank, world = rank_and_world()
@@ -269,6 +290,8 @@ def train(model: nn.Module, train_data: DeviceData, eval_data: DeviceData, recip
                              "for ever; stop them by steps or epochs instead")
         check_batch_size(recipe.batch_size, world)
     model.to(device).train()
+    if teacher is not None:
+        teacher = _frozen_teacher(teacher, model, train_data, recipe)
     optimizer = _optimizer(model, recipe)
     steps_per_epoch = math.ceil(len(train_data) / recipe.batch_size)
     total, warmup = recipe.epochs * steps_per_epoch, round(recipe.warmup_epochs * steps_per_epoch)
@@ -306,6 +329,11 @@ def train(model: nn.Module, train_data: DeviceData, eval_data: DeviceData, recip
             with _autocast(device, recipe.bf16):
                 logits = step_model(x)
                 loss = F.cross_entropy(logits.float(), y, label_smoothing=recipe.label_smoothing)
+                if teacher is not None:
+                    with torch.no_grad():
+                        taught = teacher(x).argmax(dim=1)
+                    loss = (loss + F.cross_entropy(logits.float(), taught,
+                                                   label_smoothing=recipe.label_smoothing)) / 2
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
