@@ -44,6 +44,15 @@ def test_a_copy_without_git_names_the_commit_it_was_given(monkeypatch):
     assert runs.git_commit() == "cbd1ca7"
 
 
+def test_a_given_commit_wins_over_the_copys_own_git(monkeypatch):
+    """A lent GPU machine gets a copy of the tree whose .git may be of an older commit."""
+    monkeypatch.delenv("VITBOOK_COMMIT", raising=False)
+    assert runs.git_commit().split("-")[0] == subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=runs.RESULTS.parent, capture_output=True, text=True).stdout.strip()
+    monkeypatch.setenv("VITBOOK_COMMIT", "07ac2f6")
+    assert runs.git_commit() == "07ac2f6"
+
+
 def test_an_interrupted_run_restarts_where_it_stopped(registry, tmp_path):
     computed = []
 

@@ -110,10 +110,12 @@ def device_name(device: torch.device) -> str:
 
 
 def git_commit() -> str | None:
-    """The commit of the checkout this package runs from (+ "-dirty" when tracked files
-    have uncommitted changes); where this is not a git checkout, the environment variable
-    VITBOOK_COMMIT (set it when running from a copy of a checkout, e.g. on a lent GPU
-    machine), else None (an installed wheel)."""
+    """The environment variable VITBOOK_COMMIT where it is set (a copy of a checkout, e.g.
+    on a lent GPU machine, whose own .git, if any, may be of another commit); else the
+    commit of the checkout this package runs from (+ "-dirty" when tracked files have
+    uncommitted changes); else None (an installed wheel)."""
+    if os.environ.get("VITBOOK_COMMIT"):
+        return os.environ["VITBOOK_COMMIT"]
     here = Path(__file__).parent
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True,
@@ -121,7 +123,7 @@ def git_commit() -> str | None:
         dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=here,
                                capture_output=True, text=True, check=True).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
-        return os.environ.get("VITBOOK_COMMIT")
+        return None
     return commit + ("-dirty" if dirty else "")
 
 
