@@ -1,5 +1,6 @@
 import pytest
 import torch
+import torch.nn.functional as F
 
 from vitbook.data import CLASSES, FashionMNIST, load_fashion_mnist, standardize
 from vitbook.train import (DeviceData, History, Recipe, evaluate, load_checkpoint, random_shift_flip,
@@ -176,7 +177,7 @@ class Always(torch.nn.Module):
         self.c, self.classes = c, classes
 
     def forward(self, x):
-        return torch.nn.functional.one_hot(torch.full((len(x),), self.c), self.classes).float()
+        return F.one_hot(torch.full((len(x),), self.c), self.classes).float()
 
 
 def test_distillation_averages_the_labels_and_the_teachers_classes(small_data):
@@ -192,7 +193,6 @@ def test_distillation_averages_the_labels_and_the_teachers_classes(small_data):
     x, y = next(iter(small_data[0].batches(64, shuffle=True, generator=torch.Generator().manual_seed(0))))
     with torch.no_grad():
         logits = before(x)
-    F = torch.nn.functional
     expected = (F.cross_entropy(logits, y) + F.cross_entropy(logits, torch.full_like(y, 3))) / 2
     assert losses[0] == pytest.approx(expected.item(), rel=1e-5)
     assert losses[0] != pytest.approx(F.cross_entropy(logits, y).item(), rel=1e-3)
