@@ -55,12 +55,12 @@ def train_and_test(config: dict, recipe: Recipe, seed: int, device: torch.device
     `fraction` < 1 or `classes`, train on that share or those classes of the training set
     (`splits`); with `start`, a function returning the model to start from (chapter 9:
     a trained model to fine-tune), called after seeding, instead of building `config`;
-    with `teacher` (a function returning a trained model), distil from it (`train`)."""
+    with `teacher` (a trained model), distil from it (`train`)."""
     train_data, validation, test = splits(device, fraction, seed, classes)
     seed_everything(seed)
     model = start() if start else build(config)
     history = train(model, train_data, validation, recipe, seed=seed, progress=progress,
-                    checkpoint=resume, resume=resume is not None, teacher=teacher() if teacher else None)
+                    checkpoint=resume, resume=resume is not None, teacher=teacher)
     test_accuracy = evaluate(model, test, img_size=recipe.img_size, bf16=recipe.bf16)
     if checkpoint:
         save_trained(checkpoint, model, config, recipe, history, test_accuracy,
@@ -296,8 +296,8 @@ TEACHER = RESULTS / "resnet-quick.pt"  # the `baselines` run's ResNet, seed 0
               "with hard distillation from the ResNet of results/resnet-quick.pt (DeiT), 3 seeds")
 def distillation(device, parts, progress):
     recipe = hunger_recipe()
-    teacher = lambda: load_trained(TEACHER, device)[0]  # noqa: E731
+    teacher, record = load_trained(TEACHER, device)  # frozen by `train`, so every seed can share it
     return {"ViT": seeded(parts, "ViT", CPU_CONFIG, recipe, device, progress),
             "ViT, distilled from the ResNet": seeded(parts, "ViT, distilled", CPU_CONFIG, recipe, device,
                                                      progress, teacher=teacher),
-            "teacher": {"path": TEACHER.name, "test_accuracy": load_trained(TEACHER)[1]["test_accuracy"]}}
+            "teacher": {"path": TEACHER.name, "test_accuracy": record["test_accuracy"]}}
