@@ -1,9 +1,10 @@
+import numpy as np
 import pytest
 import torch
 from torch import nn
 
 from vitbook.baselines import ResNet
-from vitbook.bias import receptive_fields, shift, translation_change
+from vitbook.bias import receptive_field_widths, receptive_fields, shift, translation_change
 from vitbook.checks import ShapeError
 from vitbook.data import standardize
 
@@ -93,3 +94,34 @@ def test_receptive_fields_are_the_support_of_the_gradient():
 def test_receptive_fields_want_a_resnet():
     with pytest.raises(TypeError, match="expects a vitbook ResNet, got a Linear"):
         receptive_fields(nn.Linear(2, 2))
+
+
+def test_identical_images_or_logits_are_refused_instead_of_an_infinite_ratio():
+    model = nn.Sequential(nn.Flatten(), nn.Linear(144, 10))
+    same = random_images()[:1].repeat(4, 1, 1, 1)
+    with pytest.raises(ValueError, match="the 4 images are all the same"):
+        translation_change(model, same, pixels=1)
+    nn.init.zeros_(model[1].weight)
+    with pytest.raises(ValueError, match="the model gives the same logits for every image"):
+        translation_change(model, random_images(), pixels=1)
+
+
+def test_shifts_are_whole_numbers_of_pixels_numpy_integers_too():
+    model = nn.Sequential(nn.Flatten(), nn.Linear(144, 10))
+    images = random_images()
+    assert translation_change(model, images, np.int64(1)) == translation_change(model, images, 1)
+    for pixels in (np.float64(2.0), 1.5):
+        with pytest.raises(ValueError, match=f"pixels must be an integer, not .*{pixels}.*it is a float"):
+            translation_change(model, images, pixels)
+    with pytest.raises(ValueError, match="dx must be an integer, not '1'"):
+        shift(images, 0, "1")
+    with pytest.raises(ValueError, match=r"a shift of \(0, 12\) moves a 12x12 image out of the frame"):
+        translation_change(model, images, 12)
+
+
+def test_receptive_field_layers_must_be_kernel_stride_pairs():
+    assert receptive_field_widths([(3, 1), (3, 2), (3, 1)]) == [3, 5, 9]
+    with pytest.raises(ValueError, match=r"layers must be \(kernel size, stride\) pairs"):
+        receptive_field_widths([3, 3])
+    with pytest.raises(ValueError, match="layers\\[1\\]'s stride must be a positive integer, not 0"):
+        receptive_field_widths([(3, 1), (3, 0)])

@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from .baselines import ResNet
-from .checks import ShapeError
+from .checks import ShapeError, as_int
 from .data import standardize
 
 
@@ -34,6 +34,7 @@ def shift(images: torch.Tensor, dy: int, dx: int) -> torch.Tensor:
     up, left); what moves out is lost and the uncovered border is 0, Fashion-MNIST's
     background."""
     _check_uint8_images(images)
+    dy, dx = as_int(dy, "dy"), as_int(dx, "dx")
     h, w = images.shape[-2:]
     if abs(dy) >= h or abs(dx) >= w:
         raise ValueError(f"a shift of ({dy}, {dx}) moves a {h}x{w} image out of the frame")
@@ -56,16 +57,24 @@ def translation_change(model: nn.Module, images: torch.Tensor, pixels: int) -> d
     - "changed predictions": the fraction of images whose predicted class changes.
     """
     _check_uint8_images(images)
+    shifted = shift(images, 0, as_int(pixels, "pixels"))  # a shift out of the frame fails before any work
     if len(images) < 2:
         raise ValueError("translation_change needs at least 2 images (it compares different images)")
+    if torch.equal(images, images.roll(1, dims=0)):
+        raise ValueError(f"the {len(images)} images are all the same: translation_change compares the "
+                         "change under a shift with the distance between different images; give it "
+                         "different images")
     was_training = model.training
     model.eval()
     try:
         logits = model(standardize(images))
-        moved = model(standardize(shift(images, 0, pixels)))
+        moved = model(standardize(shifted))
     finally:
         model.train(was_training)
     other = (logits - logits.roll(1, dims=0)).norm(dim=1).mean()
+    if other == 0:
+        raise ValueError("the model gives the same logits for every image, so there is no distance "
+                         "between different images to compare the shift with (is its head zeroed?)")
     return {"logit change": ((moved - logits).norm(dim=1).mean() / other).item(),
             "changed predictions": (moved.argmax(1) != logits.argmax(1)).float().mean().item()}
 
@@ -74,8 +83,11 @@ def receptive_field_widths(layers: list[tuple[int, int]]) -> list[int]:
     """The width in pixels of the input window that one output unit sees after each layer of
     a stack of convolutions (or poolings), given as (kernel size, stride) pairs: each layer
     adds (kernel - 1) x (the product of the strides before it)."""
+    if not all(isinstance(layer, (tuple, list)) and len(layer) == 2 for layer in layers):
+        raise ValueError(f"layers must be (kernel size, stride) pairs, e.g. [(3, 1), (3, 2)], not {layers!r}")
     width, jump, widths = 1, 1, []
-    for kernel, stride in layers:
+    for i, (kernel, stride) in enumerate(layers):
+        kernel, stride = as_int(kernel, f"layers[{i}]'s kernel size", 1), as_int(stride, f"layers[{i}]'s stride", 1)
         width += (kernel - 1) * jump
         jump *= stride
         widths.append(width)

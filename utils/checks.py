@@ -6,8 +6,9 @@ same on CPU and GPU); failure raises an error that says what was expected and wh
 
 from __future__ import annotations
 
+import operator
 import textwrap
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 
@@ -18,6 +19,22 @@ class ShapeError(ValueError):
 
 class MismatchError(AssertionError):
     """Two tensors that should be equal are not."""
+
+
+def as_int(value, name: str, least: int | None = None) -> int:
+    """`value` as an int when it is a whole number of integer type (Python's, numpy's, a
+    0-d integer tensor; not a bool) and at least `least`; else a ValueError naming `name`
+    (a float gets a hint: 56 / 4 is 14.0, 56 // 4 is 14)."""
+    try:
+        number = None if isinstance(value, bool) else operator.index(value)
+    except TypeError:
+        number = None
+    if number is None or least is not None and number < least:
+        kind = {None: "an integer", 1: "a positive integer"}.get(least, f"an integer >= {least}")
+        hint = ("; it is a float: use int(...), or divide with // (56 // 4 is 14, 56 / 4 is 14.0)"
+                if isinstance(value, float) or type(value).__name__.startswith("float") else "")
+        raise ValueError(f"{name} must be {kind}, not {value!r}{hint}")
+    return number
 
 
 def _fmt_shape(shape: Sequence) -> str:

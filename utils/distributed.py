@@ -18,6 +18,7 @@ import os
 import torch
 import torch.distributed as dist
 
+from .checks import as_int
 from .device import get_device
 
 TORCHRUN_VARIABLES = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")
@@ -39,6 +40,8 @@ def start(device: torch.device | str | None = None, timeout_s: float = 120) -> t
     """Join the process group `torchrun` set up, and return this process's device: its own
     GPU (`cuda:LOCAL_RANK`) when the run uses CUDA, else the CPU. A collective that waits
     longer than `timeout_s` for another rank fails instead of hanging."""
+    if isinstance(timeout_s, bool) or not isinstance(timeout_s, (int, float)) or not timeout_s > 0:
+        raise ValueError(f"timeout_s must be a positive number of seconds, not {timeout_s!r}")
     missing = [name for name in TORCHRUN_VARIABLES if name not in os.environ]
     if missing:
         raise RuntimeError(f"{', '.join(missing)} not set: this is the code of one process of a "
@@ -68,7 +71,8 @@ def shard(batch: int, rank: int, world_size: int) -> slice:
     """The slice of a batch of `batch` images that rank `rank` of `world_size` trains on:
     consecutive slices, equal when `batch` divides evenly (the last, smaller batch of an
     epoch may not), so that the ranks together train on exactly the one-process batch."""
-    if not 0 <= rank < world_size:
+    batch, world_size = as_int(batch, "batch", least=1), as_int(world_size, "world_size", least=1)
+    if not 0 <= as_int(rank, "rank") < world_size:
         raise ValueError(f"rank {rank} is not one of the {world_size} processes 0 ... {world_size - 1}")
     if batch < world_size:
         raise ValueError(f"a batch of {batch} cannot give each of {world_size} processes an image")
@@ -81,6 +85,7 @@ def check_batch_size(batch_size: int, world_size: int) -> None:
     """A global batch must split evenly over the processes (each rank's loss is the mean over
     its slice, and DDP averages the ranks' gradients: equal slices make that the mean over
     the whole batch)."""
-    if batch_size % world_size:
+    batch_size = as_int(batch_size, "batch_size", least=1)
+    if batch_size % as_int(world_size, "world_size (the number of processes)", least=1):
         raise ValueError(f"a global batch of {batch_size} does not split evenly over {world_size} "
                          f"processes; use a batch size divisible by {world_size}")
