@@ -45,6 +45,72 @@ def test_bad_shards_and_batches_are_refused_with_the_fix():
         check_batch_size(100, 3)
 
 
+@pytest.mark.parametrize("call, message", [
+    (lambda: check_batch_size(0, world_size=2), "batch_size must be a positive integer, not 0"),
+    (lambda: check_batch_size(128, world_size=0), r"world_size \(the number of processes\) must be a positive"),
+    (lambda: check_batch_size(128.0, 2), "batch_size must be a positive integer, not 128.0; it is a float"),
+    (lambda: shard(0, 0, 2), "batch must be a positive integer, not 0"),
+    (lambda: shard(8, 0, 0), "world_size must be a positive integer, not 0"),
+    (lambda: start(timeout_s=0), "timeout_s must be a positive number of seconds, not 0"),
+])
+def test_empty_batches_and_no_processes_are_refused_by_name(call, message):
+    with pytest.raises(ValueError, match=message):
+        call()
+
+
+@pytest.mark.parametrize("option, value, message", [
+    ("--steps", "0", "argument --steps: must be at least 1, not 0"),
+    ("--steps", "-3", "argument --steps: must be at least 1, not -3"),
+    ("--steps", "ten", "argument --steps: 'ten' is not a whole number"),
+    ("--epochs", "0", "argument --epochs: must be at least 1, not 0"),
+    ("--batch-size", "0", "argument --batch-size: must be at least 1, not 0"),
+    ("--train-images", "0", "argument --train-images: must be at least 1, not 0"),
+    ("--device", "gpu", "argument --device: invalid choice: 'gpu'"),
+])
+def test_the_command_refuses_what_it_cannot_run(option, value, message, capsys):
+    from vitbook.ddp_train import parser
+    with pytest.raises(SystemExit):
+        parser().parse_args(["--out", "x.json", option, value])
+    assert message in capsys.readouterr().err
+
+
+def test_the_recorded_steps_and_images_are_those_trained():
+    from vitbook.ddp_train import steps_and_images
+    recipe = replace(QUICK_RECIPE, epochs=2, batch_size=64)      # 500 images: 8 steps an epoch, the last of 52
+    assert steps_and_images(None, 500, recipe) == (16, 1000)
+    assert steps_and_images(4, 500, recipe) == (4, 256)
+    assert steps_and_images(9, 500, recipe) == (9, 564)
+    assert steps_and_images(1000, 500, recipe) == (16, 1000)    # more steps than the epochs hold
+
+
+@pytest.mark.parametrize("args, error, message", [
+    ((0,), ValueError, "processes must be a positive integer, not 0"),
+    ((-1,), ValueError, "processes must be a positive integer, not -1"),
+    ((1, "--steps", "ten"), ValueError, ("vitbook.ddp_train refuses the options '--steps ten': "
+                                         "argument --steps: 'ten' is not a whole number")),
+    ((1, "--stpes", "3"), ValueError, "unrecognized arguments: --stpes 3"),
+    ((2, "--batch-size", "7"), ValueError, "global batch of 7 does not split evenly over 2 processes"),
+    ((1, "--out", "x.json"), ValueError, "launch itself sets --out"),
+    ((1, "--steps", 10), TypeError, r"command-line strings.*pass str\(10\)"),
+])
+def test_launch_refuses_in_one_line_before_torchrun_starts(args, error, message, monkeypatch):
+    from vitbook import ddp_train
+    monkeypatch.setattr(ddp_train.subprocess, "run", lambda *a, **k: pytest.fail("torchrun was started"))
+    with pytest.raises(error, match=message) as err:
+        ddp_train.launch(*args)
+    assert "\n" not in str(err.value)
+
+
+def test_a_failed_run_names_the_rank_and_its_error_first():
+    from vitbook.ddp_train import _first_failure
+    output = ("[rank1]: Traceback ...\nRoot Cause (first observed failure):\n[0]:\n  rank      : 1 (local_rank: 1)\n"
+              "  traceback : Traceback (most recent call last):\n    File \"x.py\", line 1, in main\n"
+              "  ValueError: a global batch of 7 does not split evenly over 2 processes\n=====\n")
+    said = _first_failure(output)
+    assert said.splitlines()[0] == ": rank 1: ValueError: a global batch of 7 does not split evenly over 2 processes"
+    assert "Root Cause" in said
+
+
 def test_started_without_torchrun_says_how_to_launch(monkeypatch):
     for name in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
         monkeypatch.delenv(name, raising=False)

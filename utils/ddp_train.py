@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import re
 import subprocess
 import sys
 import tempfile
@@ -25,13 +26,27 @@ from pathlib import Path
 import torch
 from torch.distributed.elastic.multiprocessing.errors import record
 
+from .checks import as_int
 from .device import seed_everything
-from .distributed import backend_for, rank_and_world, start, stop
+from .distributed import backend_for, check_batch_size, rank_and_world, start, stop
 from .experiments import splits
 from .pretrained import build
 from .runs import recorded_run
 from .train import QUICK_RECIPE, save_checkpoint, train, write_atomically
 from .vit import QUICK_CONFIG
+
+
+def _at_least(least: int):
+    """An argparse type: a whole number >= `least`, refused with a one-line reason."""
+    def whole_number(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if value < least:
+            raise argparse.ArgumentTypeError(f"must be at least {least}, not {value}")
+        return value
+    return whole_number
 
 
 def parser() -> argparse.ArgumentParser:
@@ -40,16 +55,20 @@ def parser() -> argparse.ArgumentParser:
                                             "rank 0 writes the result as JSON.")
     p.add_argument("--out", required=True, help="the JSON file rank 0 writes")
     p.add_argument("--weights", help="also write the trained weights here (rank 0)")
-    p.add_argument("--steps", type=int, help="stop after this many optimiser steps (default: the epochs)")
-    p.add_argument("--epochs", type=int, default=1)
-    p.add_argument("--batch-size", type=int, default=QUICK_RECIPE.batch_size, help="the global batch")
-    p.add_argument("--eval-images", type=int, default=1000, help="validation images evaluated after each epoch")
-    p.add_argument("--train-images", type=int, help="train on the first N training images only (the tests)")
+    p.add_argument("--steps", type=_at_least(1),
+                   help="stop after this many optimiser steps (default: the epochs)")
+    p.add_argument("--epochs", type=_at_least(1), default=1)
+    p.add_argument("--batch-size", type=_at_least(1), default=QUICK_RECIPE.batch_size, help="the global batch")
+    p.add_argument("--eval-images", type=_at_least(1), default=1000,
+                   help="validation images evaluated after each epoch")
+    p.add_argument("--train-images", type=_at_least(1),
+                   help="train on the first N training images only (the tests)")
     p.add_argument("--checkpoint", help="rank 0 saves the training state here after every epoch; a run "
                                         "started again with the same options resumes from it")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default="cpu", help="cpu (gloo) or cuda (nccl, one GPU a process)")
-    p.add_argument("--fail-at-step", type=int, help="rank 1 fails on purpose at this step (the tests)")
+    p.add_argument("--seed", type=_at_least(0), default=0)
+    p.add_argument("--device", default="cpu", choices=("cpu", "cuda"),
+                   help="cpu (gloo) or cuda (nccl, one GPU a process)")
+    p.add_argument("--fail-at-step", type=_at_least(0), help="rank 1 fails on purpose at this step (the tests)")
     return p
 
 
@@ -74,9 +93,8 @@ def main(argv: list[str] | None = None) -> None:
         history = train(model, train_data, validation.first(args.eval_images), recipe, seed=args.seed,
                         on_step=on_step, progress=rank == 0, checkpoint=args.checkpoint,
                         resume=args.checkpoint is not None)
-        steps = args.steps or recipe.epochs * math.ceil(len(train_data) / recipe.batch_size)
         if rank == 0:
-            images = args.steps * recipe.batch_size if args.steps else len(train_data) * recipe.epochs
+            steps, images = steps_and_images(args.steps, len(train_data), recipe)
             result = {"processes": world, "backend": backend_for(device), "device": str(device),
                       "torch_threads": torch.get_num_threads(), "recipe": asdict(recipe), "steps": steps,
                       "seconds": history.seconds[-1], "images_per_s": images / history.seconds[-1],
@@ -88,20 +106,62 @@ def main(argv: list[str] | None = None) -> None:
         stop()
 
 
+def steps_and_images(steps: int | None, train_images: int, recipe) -> tuple[int, int]:
+    """(optimiser steps, training images) of a run of `recipe` on `train_images` images that
+    stops after `steps` steps, or at the end of its epochs if that comes first (or `steps`
+    is None); each epoch's last batch may be smaller."""
+    per_epoch = math.ceil(train_images / recipe.batch_size)
+    steps = min(steps or math.inf, recipe.epochs * per_epoch)
+    epochs, rest = divmod(steps, per_epoch)
+    return steps, epochs * train_images + min(rest * recipe.batch_size, train_images)
+
+
+def _check_options(processes: int, options: tuple[str, ...], device: str) -> None:
+    """Refuse, before torchrun starts, what the processes would refuse: the options, in one
+    line with the command's own parser's message, or a batch that does not split over them."""
+    wrong = [o for o in options if not isinstance(o, str)]
+    if wrong:
+        raise TypeError(f"launch's options are command-line strings, e.g. \"--steps\", \"10\"; "
+                        f"{wrong[0]!r} is not one: pass str({wrong[0]!r})")
+    p = parser()
+
+    def refuse(message: str):
+        raise ValueError(f"vitbook.ddp_train refuses the options {' '.join(options)!r}: {message} "
+                         "(see python -m vitbook.ddp_train --help)")
+    p.error = refuse
+    args = p.parse_args(["--out", "-", "--device", device, *options])
+    if args.out != "-" or args.device != device:
+        raise ValueError("launch itself sets --out (it returns the result) and --device (its device=...): "
+                         "leave them out of the options")
+    check_batch_size(args.batch_size, processes)
+
+
+def _first_failure(output: str) -> str:
+    """From torchrun's output: ': rank R: the error it raised', then torchrun's summary of
+    that first failure (its "Root Cause"), or the output's end when there is none."""
+    cause = output[output.index("Root Cause"):] if "Root Cause" in output else output[-3000:]
+    rank = re.search(r"^\s*rank\s*: (\d+)", cause, re.MULTILINE)
+    errors = re.findall(r"^\s*(\w+(?:Error|Exception|Interrupt): .*)$", cause, re.MULTILINE)
+    said = f"rank {rank[1]}: {errors[-1]}" if rank and errors else "see torchrun's account below"
+    return f": {said}\n{cause}"
+
+
 def launch(processes: int, *options: str, device: str = "cpu", timeout: float = 600) -> tuple[dict, str]:
     """Run `torchrun --standalone --nproc-per-node PROCESSES -m vitbook.ddp_train OPTIONS` as a
     subprocess (from a notebook, too) and return (rank 0's result, the run's output); if it
-    fails, a RuntimeError with torchrun's account of the first failure."""
+    fails, a RuntimeError with torchrun's account of the first failure. Options that the
+    command refuses are refused before it starts (a ValueError saying why)."""
+    processes = as_int(processes, "processes", least=1)
+    _check_options(processes, options, device)
     with tempfile.TemporaryDirectory() as folder:
         out = Path(folder) / "result.json"
         command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node",
                    str(processes), "-m", "vitbook.ddp_train", "--out", str(out), "--device", device, *options]
         done = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
         output = done.stdout + done.stderr
-        if done.returncode != 0:  # torchrun's summary names the rank that failed first, and its error
-            cause = output[output.index("Root Cause"):] if "Root Cause" in output else output[-3000:]
-            raise RuntimeError(f"torchrun with {processes} process(es) failed (exit code {done.returncode}):\n"
-                               + cause)
+        if done.returncode != 0:
+            raise RuntimeError(f"torchrun with {processes} process(es) failed (exit code {done.returncode})"
+                               + _first_failure(output))
         return json.loads(out.read_text()), output
 
 
