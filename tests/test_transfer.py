@@ -1,16 +1,19 @@
 from dataclasses import replace
 
+import numpy as np
 import pytest
 import timm
 import torch
 from timm.layers import resample_abs_pos_embed
 from timm.models.vision_transformer import VisionTransformer
 
+from vitbook.baselines import MLP, ResNet
 from vitbook.checks import ShapeError
 from vitbook.data import load_fashion_mnist
 from vitbook.train import QUICK_RECIPE, DeviceData, train
 from vitbook.transfer import (at_image_size, freeze_all_but_head, from_timm, resample_positions, to_grayscale,
                               vit_config, with_new_head)
+from vitbook.stem import ConvStem, conv_stem_vit
 from vitbook.vit import ViT, timm_equivalent
 
 SMALL = dict(img_size=28, patch_size=4, dim=32, depth=2, num_heads=4, mlp_dim=64, dropout=0.0)
@@ -170,3 +173,79 @@ def test_a_grayscale_model_sees_grey_images_as_rgb_copies():
     torch.testing.assert_close(got, expected, atol=1e-5, rtol=0)
     with pytest.raises(ValueError, match="this one takes 1 channel"):
         to_grayscale(rgb)
+
+
+def test_a_float_grid_and_a_table_without_cls_get_the_right_hint():
+    table = torch.zeros(1, 1 + 49, 8)
+    with pytest.raises(ValueError, match=r"new_grid must be a positive integer, not 14.0; it is a float: .*//"):
+        resample_positions(table, 56 / 4)
+    with pytest.raises(ValueError, match=r"new_grid\[0\] must be a positive integer, not 14.0"):
+        resample_positions(table, (56 / 4, 14))
+    assert resample_positions(table, np.int64(14)).shape == (1, 1 + 196, 8)
+    mean_pooled = ViT(**SMALL, pool="mean").tokens.pos_embed        # 49 entries, no <cls>
+    hint = r"give old_grid=\(rows, cols\), or num_prefix=0 if all 49 entries are patches' \(a 7x7 grid"
+    with pytest.raises(ShapeError, match=hint):
+        resample_positions(mean_pooled, 14)
+    assert resample_positions(mean_pooled, 14, num_prefix=0).shape == (1, 196, 32)
+    with pytest.raises(ValueError, match="num_prefix must be an integer >= 0, not -1"):
+        resample_positions(table, 14, num_prefix=-1)
+
+
+def conv_stem_rgb(**changes):
+    torch.manual_seed(0)
+    return conv_stem_vit(**dict(SMALL, in_channels=3, **changes)).eval()
+
+
+def test_a_conv_stem_model_moves_to_another_image_size():
+    model = conv_stem_rgb()
+    big = at_image_size(model, 56)
+    assert isinstance(big.patch_embed, ConvStem) and big.patch_embed.img_size == 56
+    assert torch.equal(big.patch_embed.convs[0].weight, model.patch_embed.convs[0].weight)
+    assert big(torch.randn(2, 3, 56, 56)).shape == (2, 10)
+    with pytest.raises(ValueError, match="mode must be 'bicubic' or 'bilinear'"):
+        at_image_size(model, 56, mode="nearest")
+    with pytest.raises(TypeError, match="at_image_size expects a vitbook ViT, got a ResNet"):
+        at_image_size(ResNet(), 56)
+
+
+def test_a_conv_stem_model_turns_grey_whole():
+    model = conv_stem_rgb()
+    grey = torch.randn(4, 1, 28, 28)
+    with torch.no_grad():
+        expected = model(grey.expand(-1, 3, -1, -1))
+        got = to_grayscale(model)(grey)
+    torch.testing.assert_close(got, expected, atol=1e-5, rtol=0)
+    assert model.patch_embed.convs[0].in_channels == 1
+    assert model.patch_embed.proj.in_channels == SMALL["dim"]  # the final 1x1 convolution is unchanged
+
+
+@pytest.mark.parametrize("make", [lambda: ViT(**SMALL, in_channels=3), lambda: conv_stem_rgb()])
+def test_a_linear_probe_stays_one_after_to_grayscale(make):
+    model = to_grayscale(freeze_all_but_head(make()))
+    assert {n for n, p in model.named_parameters() if p.requires_grad} == {"head.weight", "head.bias"}
+    trainable = to_grayscale(make())
+    assert all(p.requires_grad for p in trainable.parameters())
+
+
+def test_the_transfer_helpers_name_the_model_they_cannot_change():
+    with pytest.raises(TypeError, match="to_grayscale expects a vitbook ViT, got a MLP"):
+        to_grayscale(MLP())
+    with pytest.raises(TypeError, match="with_new_head expects a model whose classifier is a linear layer"):
+        with_new_head(MLP(), 5)
+    with pytest.raises(TypeError, match="freeze_all_but_head expects a model whose classifier is a linear"):
+        freeze_all_but_head(MLP())
+    assert with_new_head(ResNet(), 5).head.out_features == 5
+
+
+def test_a_distilled_deit_is_refused_naming_its_distillation_token():
+    with pytest.raises(ValueError, match="layout differs from the book's ViT: a distillation token and a second "
+                                         "head, head_dist"):
+        from_timm(timm.create_model("deit_tiny_distilled_patch16_224", pretrained=False, img_size=32,
+                                    patch_size=8, embed_dim=32, depth=1, num_heads=2))
+
+
+def test_an_unknown_extra_part_of_a_timm_model_is_named():
+    model = VisionTransformer(**TINY_TIMM)
+    model.register_parameter("prompt", torch.nn.Parameter(torch.zeros(1, 4, 32)))
+    with pytest.raises(ValueError, match=r"it has parts the book's ViT has not \(prompt\)"):
+        from_timm(model)
