@@ -52,7 +52,8 @@ def test_bad_inputs_give_the_vit_errors(cls):
     (MLP, dict(img_size=2.5), "img_size must be a positive integer"),
     (ResNet, dict(widths=()), "at least one stage"),
     (ResNet, dict(widths=(32, -1)), r"widths\[1\] must be a positive integer"),
-    (ResNet, dict(num_classes=0), "num_classes must be a positive integer")])
+    (ResNet, dict(num_classes=0), "num_classes must be a positive integer"),
+    (MLP, dict(hidden=(64.0,)), r"hidden\[0\] must be a positive integer, not 64.0")])
 def test_configurations_that_make_no_sense_are_rejected(cls, config, message):
     with pytest.raises(ValueError, match=message):
         cls(**config)
@@ -68,3 +69,21 @@ def test_the_book_trainer_trains_them(cls):
                     progress=False)
     assert history.train_loss[-1] < history.train_loss[0]
     assert evaluate(model, test_data) > 0.5  # chance is 0.1
+
+
+def test_an_int_for_the_widths_is_refused_with_the_tuple_to_write():
+    with pytest.raises(TypeError, match=r"hidden is a tuple of widths, one per layer, not 256: .* hidden=\(256,\)"):
+        MLP(hidden=256)
+    with pytest.raises(TypeError, match=r"widths is a tuple of widths, one per layer, not 64: .* widths=\(64,\)"):
+        ResNet(widths=64)
+    with pytest.raises(TypeError, match="hidden is a tuple of widths"):
+        mlp_flops(hidden=256)
+    with pytest.raises(TypeError, match="widths is a tuple of widths"):
+        resnet_flops(widths=64)
+    assert mlp_flops(hidden=[256]) == mlp_flops()                       # a list (a config read from JSON) too
+
+
+def test_an_mlp_given_flattened_images_is_told_so():
+    with pytest.raises(ShapeError, match=r"MLP takes images \(batch, 1, 28, 28\) and flattens them itself; "
+                                         r"these are flat already, shape \(8, 784\): images.view\(-1, 1, 28, 28\)"):
+        MLP()(torch.zeros(8, 784))

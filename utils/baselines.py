@@ -7,10 +7,21 @@ recorded runs use them unchanged.
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 
+from .checks import ShapeError, as_int
 from .patches import _check_device_and_dtype, _check_images, _check_positive_ints
+
+
+def _widths(value, name: str) -> tuple[int, ...]:
+    """`value` as a tuple of positive widths, one per layer; a lone int is refused with the fix."""
+    if not isinstance(value, (tuple, list)):
+        raise TypeError(f"{name} is a tuple of widths, one per layer, not {value!r}: for one layer of "
+                         f"that width, {name}=({value!r},)")
+    return tuple(as_int(w, f"{name}[{i}]", least=1) for i, w in enumerate(value))
 
 
 class MLP(nn.Module):
@@ -20,8 +31,8 @@ class MLP(nn.Module):
     def __init__(self, img_size: int = 28, in_channels: int = 1, num_classes: int = 10,
                  hidden: tuple[int, ...] = (256,)):
         super().__init__()
-        _check_positive_ints(img_size=img_size, in_channels=in_channels, num_classes=num_classes,
-                             **{f"hidden[{i}]": h for i, h in enumerate(hidden)})
+        hidden = _widths(hidden, "hidden")
+        _check_positive_ints(img_size=img_size, in_channels=in_channels, num_classes=num_classes)
         self.img_size, self.in_channels = img_size, in_channels
         widths = [in_channels * img_size ** 2, *hidden]
         layers = [nn.Flatten()]
@@ -30,6 +41,11 @@ class MLP(nn.Module):
         self.layers = nn.Sequential(*layers, nn.Linear(widths[-1], num_classes))
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
+        image = (self.in_channels, self.img_size, self.img_size)
+        if isinstance(images, torch.Tensor) and images.ndim == 2 and images.shape[1] == math.prod(image):
+            raise ShapeError(f"MLP takes images (batch, {', '.join(map(str, image))}) and flattens them itself; "
+                             f"these are flat already, shape {tuple(images.shape)}: images.view(-1, "
+                             f"{', '.join(map(str, image))})")
         _check_images(images, 1, "MLP", self.in_channels, self.img_size)
         _check_device_and_dtype(images, self.layers[1].weight, "MLP")
         return self.layers(images)
@@ -68,8 +84,8 @@ class ResNet(nn.Module):
     def __init__(self, img_size: int = 28, in_channels: int = 1, num_classes: int = 10,
                  widths: tuple[int, ...] = (32, 64, 128)):
         super().__init__()
-        _check_positive_ints(img_size=img_size, in_channels=in_channels, num_classes=num_classes,
-                             **{f"widths[{i}]": w for i, w in enumerate(widths)})
+        widths = _widths(widths, "widths")
+        _check_positive_ints(img_size=img_size, in_channels=in_channels, num_classes=num_classes)
         if not widths:
             raise ValueError("widths must name at least one stage")
         self.img_size, self.in_channels = img_size, in_channels
@@ -89,6 +105,7 @@ def resnet_flops(img_size: int = 28, in_channels: int = 1, num_classes: int = 10
                  widths: tuple[int, ...] = (32, 64, 128)) -> int:
     """FLOPs (2 per multiply-add) of the convolutions and the head of one `ResNet` forward
     pass of one image; batch norm, ReLU, additions and pooling are not counted."""
+    widths = _widths(widths, "widths")
     size = img_size
     flops = 2 * size * size * 9 * in_channels * widths[0]                # stem
     for a, b, stride in _stages(widths):
@@ -102,5 +119,5 @@ def resnet_flops(img_size: int = 28, in_channels: int = 1, num_classes: int = 10
 def mlp_flops(img_size: int = 28, in_channels: int = 1, num_classes: int = 10,
               hidden: tuple[int, ...] = (256,)) -> int:
     """FLOPs (2 per multiply-add) of the linear layers of one `MLP` forward pass of one image."""
-    widths = [in_channels * img_size ** 2, *hidden, num_classes]
+    widths = [in_channels * img_size ** 2, *_widths(hidden, "hidden"), num_classes]
     return sum(2 * a * b for a, b in zip(widths, widths[1:]))
