@@ -96,7 +96,10 @@ def requirements(lines: list[str]) -> dict:
 
 def test_requirements_admit_the_local_torch_and_are_ranges():
     reqs = requirements((ROOT / "requirements.txt").read_text().splitlines())
-    assert reqs["torch"].contains("2.14.1") and reqs["torchvision"].contains("0.29.1")
+    import torch, torchvision  # whichever release is installed (CI takes the newest served): admitted
+    for name, module in (("torch", torch), ("torchvision", torchvision)):
+        installed = module.__version__.split("+")[0]
+        assert reqs[name].contains(installed), f"{name} {installed} is installed, requirements say {reqs[name]}"
     assert all(not any(s.operator == "==" for s in spec) for spec in reqs.values()), "ranges, not pins"
     assert reqs["jupyter-book"].contains("1.0.4") and not reqs["jupyter-book"].contains("2.0.0")
 
