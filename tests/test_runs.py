@@ -124,7 +124,63 @@ def test_the_command_lists_the_runs_by_default_and_writes_nothing():
         assert all(f"\n{name} " in "\n" + listed for name in runs.RUNS)
     assert sorted(p.name for p in runs.RESULTS.iterdir()) == before
     wrong = subprocess.run([sys.executable, "-m", "vitbook.runs", "run", "nope"], capture_output=True, text=True)
-    assert wrong.returncode == 2 and "invalid choice: 'nope'" in wrong.stderr
+    assert wrong.returncode == 2 and "no recorded run 'nope'" in wrong.stderr and "Traceback" not in wrong.stderr
+
+
+def test_a_misspelt_run_or_device_gets_the_closest_names(tmp_path):
+    with pytest.raises(KeyError, match="did you mean 'quick'"):
+        runs.run_name("quik")
+    assert runs.run_name("ddp-throughput") == "ddp_throughput", "a hyphen for an underscore"
+    assert runs.load_run("ddp-throughput")["name"] == "ddp_throughput"
+    with pytest.raises(KeyError, match="did you mean 'quick'"):
+        runs.load_run("quik")
+    with pytest.raises(ValueError, match="'cpu' or 'cuda'"):
+        runs.load_run("quick", "gpu")
+    with pytest.raises(FileNotFoundError, match=r"on cpu \(it is recorded on cuda\)"):
+        runs.load_run("only_gpu", "cpu", _folder_with(tmp_path, "only_gpu-cuda.json", "{}"))
+
+
+def _folder_with(folder, name, text):
+    (folder / name).write_text(text)
+    return folder
+
+
+@pytest.mark.parametrize("text, says", [("{\"name\": ", "is not valid JSON"),
+                                        ("<<<<<<< HEAD\n{}\n=======\n{}\n>>>>>>> other\n", "merge-conflict")])
+def test_a_broken_record_or_parts_file_is_named_with_what_to_do(registry, tmp_path, text, says):
+    _folder_with(tmp_path, "broken-cpu.json", text)
+    with pytest.raises(ValueError, match=f"broken-cpu.json .*{says}"):
+        runs.load_run("broken", "cpu", tmp_path)
+    runs.recorded_run("parts", "one part")(lambda device, parts, progress: parts.get("a", dict))
+    _folder_with(tmp_path, ".parts-cpu.partial.json", text)
+    with pytest.raises(ValueError, match=f"parts-cpu.partial.json .*{says}"):
+        runs.run("parts", "cpu", tmp_path, progress=False)
+
+
+def test_output_paths_are_checked_before_any_work(registry, tmp_path):
+    """A wrong --out, or a finished result in the way, is said at once: no minutes of training
+    first, and no finished run overwritten unless asked."""
+    started = []
+    runs.recorded_run("tiny", "one number")(lambda device, parts, progress: started.append(1) or {"n": 1})
+    not_a_folder = _folder_with(tmp_path, "results.json", "{}") / "results.json"
+    with pytest.raises(NotADirectoryError, match="give --out a folder"):
+        runs.run("tiny", "cpu", not_a_folder, progress=False)
+    first = runs.run("tiny", "cpu", tmp_path, progress=False)
+    with pytest.raises(FileExistsError, match="--replace"):
+        runs.run("tiny", "cpu", tmp_path, progress=False)
+    assert started == [1] and json.loads((tmp_path / "tiny-cpu.json").read_text()) == first
+    runs.run("tiny", "cpu", tmp_path, progress=False, replace=True)
+    assert started == [1, 1]
+
+
+def test_the_command_says_a_wrong_out_in_one_line_before_any_work(tmp_path):
+    (tmp_path / "results.json").write_text("{}")
+    started = time.perf_counter()
+    wrong = subprocess.run([sys.executable, "-m", "vitbook.runs", "run", "quick", "--device", "cpu",
+                            "--out", str(tmp_path / "results.json")], capture_output=True, text=True)
+    assert wrong.returncode == 2 and "is a file: give --out a folder" in wrong.stderr
+    assert "Traceback" not in wrong.stderr and time.perf_counter() - started < 60
+    assert (tmp_path / "results.json").read_text() == "{}"
 
 
 @pytest.fixture

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import difflib
 import json
 import os
 import platform
@@ -46,6 +47,7 @@ class Run:
 
 
 RUNS: dict[str, Run] = {}
+DEVICE_TYPES = ("cpu", "cuda")
 
 
 def run_command(name: str, device_type: str) -> str:
@@ -66,13 +68,45 @@ def write_json(path: Path, data) -> None:
     write_atomically(path, lambda tmp: Path(tmp).write_text(json.dumps(data, indent=1) + "\n"))
 
 
+def read_json(path: Path, what_to_do: str):
+    """The JSON in `path`, or one error that names the file, what is wrong with it and
+    `what_to_do`."""
+    text = path.read_text()
+    if "\n<<<<<<< " in "\n" + text:
+        raise ValueError(f"{path} holds git merge-conflict markers (<<<<<<<): resolve the conflict "
+                         f"(keep one side, e.g. `git checkout --theirs -- {path}`), then try again")
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{path} is not valid JSON ({err}): {what_to_do}") from None
+
+
+def run_name(name: str, runs=None) -> str:
+    """The registered run `name` (a hyphen may stand for an underscore), or an error that
+    suggests the closest names."""
+    runs = RUNS if runs is None else runs
+    key = name.replace("-", "_")
+    if key in runs:
+        return key
+    close = difflib.get_close_matches(key, runs, n=3, cutoff=0.6)
+    hint = f"did you mean {' or '.join(map(repr, close))}? " if close else ""
+    raise KeyError(f"no recorded run {name!r}; {hint}the runs are: {', '.join(sorted(runs))}")
+
+
+def check_device_type(device_type: str) -> str:
+    if device_type not in DEVICE_TYPES:
+        raise ValueError(f"device must be 'cpu' or 'cuda' (a GPU is 'cuda'), not {device_type!r}")
+    return device_type
+
+
 class Parts:
     """The finished parts of one run, kept on disk as they finish."""
 
     def __init__(self, path: Path):
         self.path = path
         self.prefix = path.name.removesuffix("partial.json")  # ".NAME-DEVICE."
-        self.done = json.loads(path.read_text()) if path.is_file() else {}
+        self.done = read_json(path, "it holds the finished parts of an interrupted run; delete it to "
+                              "start the run afresh") if path.is_file() else {}
 
     def get(self, key: str, compute: Callable[[], dict]) -> dict:
         """The part `key`: from an earlier, interrupted run if it finished there, else
@@ -131,22 +165,44 @@ def result_path(name: str, device_type: str, folder: Path = RESULTS) -> Path:
     return folder / f"{name}-{device_type}.json"
 
 
+def check_output(path: Path, replace: bool) -> None:
+    """Refuse, before any work, a result path that cannot be written or would overwrite a
+    finished run (unless `replace`)."""
+    folder = path.parent
+    if folder.exists() and not folder.is_dir():
+        raise NotADirectoryError(f"the output folder {folder} is a file: give --out a folder "
+                                 f"(the result is written there as {path.name})")
+    folder.mkdir(parents=True, exist_ok=True)
+    if not os.access(folder, os.W_OK):
+        raise PermissionError(f"cannot write into the output folder {folder}: choose another with --out")
+    if path.exists() and not replace:
+        raise FileExistsError(f"{path} holds a finished run already: pass --replace to make it again "
+                              "(the old record is then replaced), or --out FOLDER to write elsewhere")
+
+
+def prepare(name: str, device: torch.device | str | None, folder: Path,
+            replace: bool) -> tuple[Run, torch.device, Path]:
+    """The run, device and result path of a run about to start, every one checked."""
+    spec, device = RUNS[run_name(name)], get_device(device)
+    path = result_path(spec.name, device.type, Path(folder))
+    check_output(path, replace)
+    return spec, device, path
+
+
 def run(name: str, device: torch.device | str | None = None, folder: Path = RESULTS,
-        progress: bool = True, command: str | None = None) -> dict:
-    """Run the recorded run `name` on `device` and write its result; return the record."""
-    if name not in RUNS:
-        raise KeyError(f"no recorded run {name!r}; the runs are: {', '.join(sorted(RUNS))}")
-    spec, device = RUNS[name], get_device(device)
-    path = result_path(name, device.type, folder)
+        progress: bool = True, command: str | None = None, replace: bool = False) -> dict:
+    """Run the recorded run `name` on `device` and write its result; return the record.
+    An existing result is replaced only with `replace`."""
+    spec, device, path = prepare(name, device, folder, replace)
     parts = Parts(path.with_name(f".{path.stem}.partial.json"))
     commit, start = git_commit(), time.perf_counter()  # the code as it was when the run began
     earlier = sum(p["part_wall_seconds"] for p in parts.done.values())  # an interrupted run's
     results = spec.measure(device, parts, progress)
     record = {
-        "name": name, "description": spec.description, "device": device_name(device),
+        "name": spec.name, "description": spec.description, "device": device_name(device),
         "device_type": device.type, "torch": torch.__version__,
         "python": platform.python_version(), "date": datetime.date.today().isoformat(),
-        "command": command or run_command(name, device.type),
+        "command": command or run_command(spec.name, device.type),
         "commit": commit,
         "wall_seconds": earlier + time.perf_counter() - start,
         "results": results,
@@ -157,12 +213,18 @@ def run(name: str, device: torch.device | str | None = None, folder: Path = RESU
 
 
 def load_run(name: str, device_type: str = "cpu", folder: Path = RESULTS) -> dict:
-    """The record of a recorded run, or an error that says how to make it."""
+    """The record of a recorded run, or an error that says how to make it (or which name
+    was meant)."""
+    check_device_type(device_type)
+    known = set(RUNS) | {p.name.removesuffix(".json").rsplit("-", 1)[0] for p in Path(folder).glob("*-*.json")}
+    name = run_name(name, known) if known else name
     path = result_path(name, device_type, folder)
     if not path.is_file():
-        raise FileNotFoundError(f"no recorded run {name!r} on {device_type} ({path}); make it with "
-                                f"`python -m vitbook.runs run {name} --device {device_type}`")
-    return json.loads(path.read_text())
+        others = [d for d in DEVICE_TYPES if d != device_type and result_path(name, d, folder).is_file()]
+        elsewhere = f" (it is recorded on {', '.join(others)})" if others else ""
+        raise FileNotFoundError(f"no recorded run {name!r} on {device_type}{elsewhere}; make it with "
+                                f"`{run_command(name, device_type)}`")
+    return read_json(path, "restore the file from git (`git checkout -- FILE`) or make the run again")
 
 
 def show_run(name: str, device_type: str = "cpu", folder: Path = RESULTS) -> dict:
@@ -192,14 +254,16 @@ def show_variants(variants: dict, reference: str | None = None) -> None:
         print(f"{line}  {result['seconds']['mean']:,.0f} s")
 
 
-def parser(names=()) -> argparse.ArgumentParser:
+def parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m vitbook.runs", description=__doc__.split("\n\n")[0])
     parser.add_argument("--list", action="store_true", help="list the recorded runs")
     commands = parser.add_subparsers(dest="command")
     runner = commands.add_parser("run", help="run one recorded run and write its result")
-    runner.add_argument("name", choices=sorted(names) or None)
-    runner.add_argument("--device", help="cpu or cuda (default: cuda when there is a GPU)")
+    runner.add_argument("name", help="the run's name (see --list)")
+    runner.add_argument("--device", choices=DEVICE_TYPES, help="default: cuda when there is a GPU")
     runner.add_argument("--out", type=Path, default=RESULTS, help=f"result folder (default {RESULTS})")
+    runner.add_argument("--replace", action="store_true", help="make the run again even if its result "
+                        "exists (the old record is replaced)")
     return parser
 
 
@@ -208,15 +272,19 @@ def main(argv: list[str] | None = None) -> None:
     # register themselves in the module `vitbook.runs`: use that one.
     from . import ddp_train, experiments, runs, transfer_runs  # noqa: F401
 
-    args = parser(runs.RUNS).parse_args(argv)
+    cli = parser()
+    args = cli.parse_args(argv)
     if args.list or not args.command:
         for spec in runs.RUNS.values():
             print(f"{spec.name:<12} {spec.description}")
         return
     command = "python -m vitbook.runs " + " ".join(sys.argv[1:] if argv is None else argv)
-    record = runs.run(args.name, args.device, args.out, command=command)
-    print(f"wrote {runs.result_path(args.name, record['device_type'], args.out)} "
-          f"({record['wall_seconds']:.0f} s)")
+    try:  # what was typed is checked before any work, and a mistake is said in one line
+        *_, path = runs.prepare(args.name, args.device, args.out, args.replace)
+    except (KeyError, OSError, ValueError) as err:
+        cli.error(err.args[0] if err.args else str(err))
+    record = runs.run(args.name, args.device, args.out, command=command, replace=args.replace)
+    print(f"wrote {path} ({record['wall_seconds']:.0f} s)")
 
 
 if __name__ == "__main__":
