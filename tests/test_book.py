@@ -10,6 +10,7 @@ import sys
 import tomllib
 import zipfile
 from pathlib import Path
+from types import SimpleNamespace
 
 import nbformat
 import pytest
@@ -17,7 +18,9 @@ import yaml
 from packaging.requirements import Requirement
 
 from conftest import ROOT
-from vitbook.book import INSTALL_TAG, chapter_paths, colab_url, load_config, sync_notebook
+import vitbook.book
+from vitbook.book import (INSTALL_TAG, cell_timeout, chapter_paths, colab_url, load_config,
+                          pytest_runtest_setup, sync_notebook)
 
 CHAPTERS = chapter_paths(ROOT)
 
@@ -221,3 +224,53 @@ def test_documented_commands_run_as_written(page):
             parsers[module].parse_args(shlex.split(args))
         except SystemExit:
             pytest.fail(f"{page}: `python -m {module} {args}` does not parse")
+
+
+def timed_cell(seconds: float) -> nbformat.NotebookNode:
+    """A code cell whose recorded run took `seconds` (nbclient's `execution` metadata)."""
+    cell = nbformat.v4.new_code_cell("pass")
+    cell.metadata["execution"] = {"iopub.execute_input": "2026-01-01T00:00:00.000000Z",
+                                  "shell.execute_reply": f"2026-01-01T00:{seconds // 60:02.0f}:{seconds % 60:09.6f}Z"}
+    return cell
+
+
+@pytest.mark.parametrize("seconds, timeout", [([], 600), ([3.0], 120), ([10.0, 100.0], 500), ([188.25], 941)])
+def test_a_cell_may_run_five_times_its_notebooks_slowest_recorded_cell(seconds, timeout):
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# t")] + [timed_cell(s) for s in seconds])
+    assert cell_timeout(nb) == timeout
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS, ids=str)
+def test_nbval_gives_each_chapter_its_own_cell_timeout(chapter):
+    nb = nbformat.read(ROOT / chapter, as_version=4)
+    item = SimpleNamespace(parent=SimpleNamespace(nb=nb),
+                           config=SimpleNamespace(option=SimpleNamespace(nbval_cell_timeout=2000)))
+    pytest_runtest_setup(item)
+    assert item.config.option.nbval_cell_timeout == cell_timeout(nb) < 1800, "was 1800 s for every cell"
+    assert "-p vitbook.book" in (ROOT / "pytest.ini").read_text(), "pytest.ini loads the hook"
+
+
+def test_a_hung_cell_ends_the_run_naming_the_notebook_and_cell(tmp_path, monkeypatch):
+    path = tmp_path / "hangs.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1"),
+                                                   nbformat.v4.new_code_cell("import time\ntime.sleep(60)")]), path)
+    monkeypatch.setattr(vitbook.book, "cell_timeout", lambda nb: 2)
+    with pytest.raises(TimeoutError, match=rf"{re.escape(str(path))}: cell 1 \(counting from 0\) ran longer than 2 s"):
+        vitbook.book.execute(nbformat.read(path, as_version=4), path, allow_errors=True)
+    monkeypatch.chdir(tmp_path)
+    result = subprocess.run([sys.executable, "-c", "import vitbook.book as b; b.cell_timeout = lambda nb: 2; "
+                             "b.main(['--root', '.', 'run', 'hangs.ipynb'])"], capture_output=True, text=True)
+    last = result.stderr.strip().splitlines()[-1]  # (the stopped kernel logs its own traceback above)
+    assert result.returncode == 2, result.stderr
+    assert last.startswith("python -m vitbook.book: error: hangs.ipynb: cell 1 (counting from 0) ran longer "
+                           "than 2 s"), result.stderr
+
+
+def test_the_book_commands_need_the_books_root(tmp_path):
+    for command in (["sync"], ["run"]):
+        result = subprocess.run([sys.executable, "-m", "vitbook.book", *command], cwd=tmp_path,
+                                capture_output=True, text=True)
+        assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+        assert re.search(rf"{re.escape(str(tmp_path.resolve()))} is not the book's root folder \(it has no "
+                         r"_(config|toc)\.yml\)", result.stderr), result.stderr
+        assert "or give that folder with --root" in result.stderr

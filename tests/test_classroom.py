@@ -11,12 +11,11 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from nbclient import NotebookClient
 
 from conftest import ROOT
-from vitbook.book import BADGE_IMAGE, chapter_paths, colab_url, load_config
+from vitbook.book import BADGE_IMAGE, chapter_paths, colab_url, execute, load_config
 from vitbook.book import run as book_run
-from vitbook.classroom import ANSWER, SOLUTION_CODE, SOLUTION_TEXT, STUB, write_student_copies
+from vitbook.classroom import ANSWER, SOLUTION_CODE, SOLUTION_TEXT, STUB, relink, write_student_copies
 from vitbook.classroom import main as classroom_main
 
 CHAPTERS = chapter_paths(ROOT)
@@ -87,8 +86,7 @@ def test_student_copy_runs_with_only_the_exercise_checks_failing(copies, chapter
             assert i < first_stub and cell.source == source.cells[i].source, f"cell {i} cannot be skipped"
     run = copy.deepcopy(nb)
     run.cells = [c for c in nb.cells if SKIP not in c.metadata.get("tags", [])]
-    NotebookClient(run, timeout=1800, kernel_name="python3", allow_errors=True,
-                   resources={"metadata": {"path": str(tmp_path)}}).execute()
+    execute(run, tmp_path / chapter.name, allow_errors=True)  # a hung cell fails, naming itself
     failed = [c for c in run.cells if c.cell_type == "code"
               and any(o.output_type == "error" for o in c.outputs)]
     assert failed, "the stubs should make the exercise checks fail"
@@ -145,3 +143,59 @@ def test_a_students_notebook_is_graded_into_another_folder(tmp_path):
     graded = nbformat.read(written[0], as_version=4)
     errors = [o for c in graded.cells for o in c.get("outputs", []) if o.output_type == "error"]
     assert errors and all(e.ename == "ExerciseError" for e in errors)
+
+
+def chapter_bytes() -> dict[Path, bytes]:
+    return {chapter: (ROOT / chapter).read_bytes() for chapter in CHAPTERS}
+
+
+@pytest.mark.parametrize("out", ["book", ".", "book/.."])
+def test_student_copies_never_replace_the_chapters(out, capsys):
+    before = chapter_bytes()
+    with pytest.raises(ValueError, match="holds the book's chapters .*: student copies written there would replace"):
+        write_student_copies(ROOT, ROOT / out)
+    with pytest.raises(SystemExit) as stop:
+        classroom_main([str(ROOT / out), "--root", str(ROOT)])
+    error = capsys.readouterr().err
+    assert stop.value.code == 2 and "Traceback" not in error and "Choose another folder" in error
+    with pytest.raises(ValueError, match="holds the book's chapters"):
+        relink(ROOT, ROOT / out)
+    assert chapter_bytes() == before
+
+
+def test_a_notebook_that_holds_solutions_is_never_overwritten(tmp_path):
+    shutil.copy(ROOT / CHAPTERS[0], tmp_path / CHAPTERS[0].name)
+    kept = (tmp_path / CHAPTERS[0].name).read_bytes()
+    for make in (write_student_copies, relink):
+        with pytest.raises(ValueError, match=f"{re.escape(str(tmp_path / CHAPTERS[0].name))} holds solutions"):
+            make(ROOT, tmp_path)
+    assert (tmp_path / CHAPTERS[0].name).read_bytes() == kept
+    assert sorted(p.name for p in tmp_path.iterdir()) == [CHAPTERS[0].name], "nothing written"
+
+
+def test_the_classroom_commands_name_a_wrong_folder_or_a_broken_notebook(tmp_path):
+    def command(*args):
+        result = subprocess.run([sys.executable, "-m", "vitbook.classroom", *args], cwd=tmp_path,
+                                capture_output=True, text=True)
+        assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+        error = result.stderr.strip().splitlines()[-1]
+        assert error.startswith("python -m vitbook.classroom: error: "), "the usage, then one line of error"
+        return error
+    assert f"{tmp_path.resolve()} is not the book's root folder (it has no _config.yml)" in command("students")
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "01.ipynb").write_text('{"cells": [')
+    error = command("broken", "--relink", "--root", str(ROOT))
+    assert f"{tmp_path / 'broken' / '01.ipynb'} is not a readable notebook" in error
+    assert "restore it (e.g. `git checkout --" in error
+
+
+def test_relink_puts_the_badge_in_a_markdown_cell_of_its_own(tmp_path):
+    code_first = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1")])
+    nbformat.write(code_first, tmp_path / "a.ipynb")
+    nbformat.write(nbformat.v4.new_notebook(), tmp_path / "b.ipynb")
+    relink(ROOT, tmp_path)
+    for name in ("a.ipynb", "b.ipynb"):
+        nb = nbformat.read(tmp_path / name, as_version=4)
+        assert nb.cells[0].cell_type == "markdown" and nb.cells[0].source.startswith("[![Open In Colab]")
+        assert nb.cells[1].cell_type == "code" and "colab-install" in nb.cells[1].metadata.tags
+        assert [c.source for c in nb.cells[2:]] == (["x = 1"] if name == "a.ipynb" else [])

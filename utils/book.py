@@ -22,6 +22,7 @@ which executes each notebook top to bottom in a fresh kernel and saves it in pla
 from __future__ import annotations
 
 import argparse
+import datetime
 import re
 from pathlib import Path
 
@@ -34,13 +35,37 @@ CHECK_CALL = re.compile(r"(check_\w+)\(\w+\)")        # a cell that only checks 
 SOLUTION_CELL = ":::{admonition} Solution"               # a conceptual question's answer
 
 
+def book_file(root: Path, name: str) -> Path:
+    """`root/name` (`_config.yml` or `_toc.yml`), or an error saying that `root` is not the
+    book's root folder."""
+    path = Path(root) / name
+    if not path.is_file():
+        raise FileNotFoundError(f"{Path(root).resolve()} is not the book's root folder (it has no {name}): "
+                                "run the command from the folder that holds _config.yml and _toc.yml, "
+                                "or give that folder with --root")
+    return path
+
+
 def load_config(root: Path) -> dict:
-    return yaml.safe_load((root / "_config.yml").read_text())
+    return yaml.safe_load(book_file(root, "_config.yml").read_text())
+
+
+def read_notebook(path: Path) -> nbformat.NotebookNode:
+    """The notebook at `path`, or one error that names the file and what to do."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no notebook at {path}")
+    try:
+        return nbformat.read(path, as_version=4)
+    except Exception as err:  # nbformat's and json's many ways of saying "not a notebook"
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise ValueError(f"{path} is not a readable notebook ({reason[:160]}); restore it (e.g. "
+                         f"`git checkout -- {path}`) or fix its JSON, then try again") from None
 
 
 def chapter_paths(root: Path) -> list[Path]:
     """The notebooks listed in `_toc.yml`, in reading order, relative to `root`."""
-    toc = yaml.safe_load((root / "_toc.yml").read_text())
+    toc = yaml.safe_load(book_file(root, "_toc.yml").read_text())
     files = [c["file"] for part in toc.get("parts", []) for c in part.get("chapters", [])]
     return [Path(f + ".ipynb") for f in files if (root / (f + ".ipynb")).is_file()]
 
@@ -85,13 +110,17 @@ def set_colab_cells(nb: nbformat.NotebookNode, config: dict, notebook: Path) -> 
     """Point the badge and the install cell at `notebook` in the repository of `config`.
 
     The badge goes on the line after the title of the first (markdown) cell; the install
-    cell comes right after that cell.
+    cell comes right after that cell. A notebook that does not start with a markdown cell
+    (or has no cells) gets one, holding the badge alone.
     """
+    if not nb.cells or nb.cells[0].cell_type != "markdown":
+        nb.cells.insert(0, nbformat.v4.new_markdown_cell(""))
     title, *body = nb.cells[0].source.split("\n")
     body = [line for line in body if BADGE_IMAGE not in line]
     while body and not body[0].strip():
         body.pop(0)
-    nb.cells[0].source = "\n".join([title, "", badge_markdown(config, notebook), ""] + body)
+    head = [title, ""] if title.strip() else []
+    nb.cells[0].source = "\n".join(head + [badge_markdown(config, notebook), ""] + body)
     installs = [c for c in nb.cells if INSTALL_TAG in c.metadata.get("tags", [])]
     cell = installs[0] if installs else nbformat.v4.new_code_cell()
     nb.cells[:] = [nb.cells[0], cell] + [c for c in nb.cells[1:] if c is not cell]
@@ -126,25 +155,63 @@ def sync(root: Path) -> list[Path]:
     """Sync every chapter of the book at `root`; return the notebooks that changed."""
     config, changed = load_config(root), []
     for path in chapter_paths(root):
-        nb = nbformat.read(root / path, as_version=4)
+        nb = read_notebook(root / path)
         if sync_notebook(nb, config, path):
             nbformat.write(nb, root / path)
             changed.append(path)
     return changed
 
 
+def cell_timeout(nb: nbformat.NotebookNode) -> int:
+    """Seconds one cell of `nb` may run before it is taken as hung: five times the slowest
+    cell of the notebook's last recorded run (the `execution` timestamps nbclient leaves in
+    each cell's metadata), and at least two minutes; ten minutes when no run is recorded."""
+    seconds = []
+    for cell in nb.cells:
+        times = cell.get("metadata", {}).get("execution", {})
+        if "iopub.execute_input" in times and "shell.execute_reply" in times:
+            start, end = (datetime.datetime.fromisoformat(times[k].replace("Z", "+00:00"))
+                          for k in ("iopub.execute_input", "shell.execute_reply"))
+            seconds.append((end - start).total_seconds())
+    return max(120, round(5 * max(seconds))) if seconds else 600
+
+
+def execute(nb: nbformat.NotebookNode, path: Path, allow_errors: bool = False) -> None:
+    """Run `nb` (read from `path`) top to bottom in a fresh kernel started in its folder. A
+    cell that runs past `cell_timeout(nb)` ends the run with an error naming the notebook
+    and the cell, never as a pass."""
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellTimeoutError
+
+    timeout, current = cell_timeout(nb), {}
+    client = NotebookClient(nb, timeout=timeout, kernel_name="python3", allow_errors=allow_errors,
+                            resources={"metadata": {"path": str(Path(path).parent)}})
+    client.on_cell_execute = lambda cell, cell_index: current.update(index=cell_index)
+    try:
+        client.execute()
+    except CellTimeoutError:
+        raise TimeoutError(f"{path}: cell {current.get('index')} (counting from 0) ran longer than "
+                           f"{timeout} s (five times the notebook's slowest cell in its last run) and was "
+                           "stopped; run it again, and if it hangs again, look at that cell") from None
+
+
+def pytest_runtest_setup(item) -> None:
+    """A pytest hook (pytest.ini loads this module with ``-p vitbook.book``): nbval gives a
+    cell `cell_timeout` of its notebook, so a hung cell fails in minutes, not half an hour."""
+    notebook = getattr(item.parent, "nb", None)
+    if notebook is not None and hasattr(item.config.option, "nbval_cell_timeout"):
+        item.config.option.nbval_cell_timeout = cell_timeout(notebook)
+
+
 def run(root: Path, notebooks: list[Path], out: Path | None = None, allow_errors: bool = False) -> list[Path]:
     """Execute each notebook top to bottom in a fresh kernel and save it with its outputs:
     in place, or into the folder `out` (for grading a student's copy without touching it).
     With `allow_errors`, a failing cell does not stop the run (its error is saved)."""
-    from nbclient import NotebookClient
-
     written = []
     for path in notebooks or chapter_paths(root):
-        nb = nbformat.read(root / path, as_version=4)
+        nb = read_notebook(root / path)
         print(f"running {path} ...", flush=True)
-        NotebookClient(nb, timeout=3600, kernel_name="python3", allow_errors=allow_errors,
-                       resources={"metadata": {"path": str((root / path).parent)}}).execute()
+        execute(nb, root / path, allow_errors)
         # Widgets need a live kernel; the book shows a static figure beside each one, so
         # their saved state (which would pull the widget manager into every page) goes.
         nb.metadata.pop("widgets", None)
@@ -158,6 +225,7 @@ def run(root: Path, notebooks: list[Path], out: Path | None = None, allow_errors
 def parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m vitbook.book",
                                      description="Run from the book's root folder.")
+    parser.add_argument("--root", type=Path, default=Path.cwd(), help="the book's root (default: .)")
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("sync", help="write badges, install cells and nbgrader metadata from _config.yml")
     runner = commands.add_parser("run", help="execute notebooks top to bottom (default: every chapter)")
@@ -170,13 +238,17 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = parser().parse_args(argv)
-    if args.command == "sync":
-        for changed in sync(Path.cwd()):
-            print(f"updated {changed}")
-    else:
-        for path in run(Path.cwd(), args.notebooks, args.out, args.allow_errors):
-            print(f"wrote {path}")
+    cli = parser()
+    args = cli.parse_args(argv)
+    try:
+        if args.command == "sync":
+            for changed in sync(args.root):
+                print(f"updated {changed}")
+        else:
+            for path in run(args.root, args.notebooks, args.out, args.allow_errors):
+                print(f"wrote {path}")
+    except (OSError, ValueError) as err:  # a wrong folder, a broken notebook, a hung cell
+        cli.error(str(err))
 
 
 if __name__ == "__main__":

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import nbformat
 
-from .book import chapter_paths, load_config, set_colab_cells, sync_notebook
+from .book import chapter_paths, load_config, read_notebook, set_colab_cells, sync_notebook
 
 SOLUTION_CODE = re.compile(r"^([ \t]*)### BEGIN SOLUTION[ \t]*\n.*?^[ \t]*### END SOLUTION[ \t]*$", re.S | re.M)
 SOLUTION_TEXT = re.compile(r"^:::\{admonition\} Solution[ \t]*\n.*?^:::[ \t]*$", re.S | re.M)
@@ -56,6 +56,28 @@ def student_notebook(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
     return nb
 
 
+def holds_solutions(nb: nbformat.NotebookNode) -> bool:
+    """Whether `nb` still holds solutions (a chapter, not a student copy)."""
+    return any((SOLUTION_CODE if c.cell_type == "code" else SOLUTION_TEXT).search(c.source) for c in nb.cells)
+
+
+def check_no_solutions_lost(root: Path, out: Path, names: list[str]) -> None:
+    """Refuse, before writing anything, an output folder that holds the book's chapters (or
+    a folder above them), and any notebook in it that holds solutions: writing there would
+    replace the chapters, and their solutions would be gone."""
+    out = out.resolve()
+    for chapter in chapter_paths(root):
+        source = (root / chapter).resolve()
+        if out == source.parent or out in source.parents:
+            raise ValueError(f"{out} holds the book's chapters ({chapter}): student copies written "
+                             "there would replace them and their solutions. Choose another folder, "
+                             "e.g. students/")
+    for name in names:
+        if (out / name).is_file() and holds_solutions(read_notebook(out / name)):
+            raise ValueError(f"{out / name} holds solutions (it is a chapter, not a student copy): "
+                             "it would be lost. Choose another folder, e.g. students/")
+
+
 def _target(root: Path, out: Path, repository_url: str | None,
             path_in_repository: str | None) -> tuple[dict, Path]:
     """The config with the copies' repository, and the copies' folder inside it."""
@@ -77,10 +99,11 @@ def relink(root: Path, folder: Path, repository_url: str | None = None,
     release/ASSIGNMENT) at that notebook itself; nothing else in them changes."""
     config, prefix = _target(root, folder, repository_url, path_in_repository)
     notebooks = sorted(folder.glob("*.ipynb"))
+    check_no_solutions_lost(root, folder, [path.name for path in notebooks])
     if not notebooks:
         raise FileNotFoundError(f"{folder} holds no notebooks to relink")
     for path in notebooks:
-        nb = nbformat.read(path, as_version=4)
+        nb = read_notebook(path)
         set_colab_cells(nb, config, prefix / path.name)
         nbformat.write(nb, path)
     return notebooks
@@ -90,10 +113,11 @@ def write_student_copies(root: Path, out: Path, repository_url: str | None = Non
                          path_in_repository: str | None = None) -> list[Path]:
     """Write a student copy of every chapter of the book at `root` into `out`."""
     config, prefix = _target(root, out, repository_url, path_in_repository)
+    check_no_solutions_lost(root, out, [chapter.name for chapter in chapter_paths(root)])
     out = out.resolve()
     written = []
     for chapter in chapter_paths(root):
-        nb = student_notebook(nbformat.read(root / chapter, as_version=4))
+        nb = student_notebook(read_notebook(root / chapter))
         sync_notebook(nb, config, prefix / chapter.name)  # badge -> the student copy
         out.mkdir(parents=True, exist_ok=True)
         nbformat.write(nb, out / chapter.name)
@@ -116,9 +140,14 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = parser().parse_args(argv)
+    cli = parser()
+    args = cli.parse_args(argv)
     make = relink if args.relink else write_student_copies
-    for path in make(args.root, args.out, args.repository_url, args.path_in_repository):
+    try:
+        written = make(args.root, args.out, args.repository_url, args.path_in_repository)
+    except (OSError, ValueError) as err:  # a wrong folder or a broken notebook: one line
+        cli.error(str(err))
+    for path in written:
         print(f"{'relinked' if args.relink else 'wrote'} {path}")
 
 
