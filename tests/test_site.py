@@ -2,6 +2,7 @@
 
 import functools
 import http.server
+import re
 import shlex
 import shutil
 import subprocess
@@ -34,6 +35,55 @@ def page_heading(page: str) -> str:
         import nbformat
         lines = nbformat.read(ROOT / (page + ".ipynb"), as_version=4).cells[0].source.splitlines()
     return next(line[2:].strip() for line in lines if line.startswith("# "))
+
+
+# Text a reader should never meet: an unfinished promise, or a reference to an issue of
+# the project's tracker that a reader of the site or of GitHub cannot see.
+UNFINISHED = re.compile(r"will be added|to be added|\bTODO\b|\bTBD\b|placeholder", re.IGNORECASE)
+INTERNAL_ISSUE = re.compile(r"\bissues?\s*#?\d+|(?<![\w&])#\d+\b", re.IGNORECASE)
+URL = re.compile(r"https?://\S+|\]\([^)]*\)")
+
+
+def unfinished_or_internal(text: str) -> list[str]:
+    """The placeholders and internal issue references in `text` ("#12" inside a URL or a
+    link's target, such as a line anchor, is not one), each with the line it is on."""
+    found = []
+    for line in text.splitlines():
+        hits = UNFINISHED.findall(line) + INTERNAL_ISSUE.findall(URL.sub(" ", line))
+        found += [f"{hit!r} in: {line.strip()[:160]}" for hit in hits]
+    return found
+
+
+def published_text(page: str) -> list[tuple[str, str]]:
+    """(where, text) for a published page: the whole of a .md page, or each markdown cell
+    of a chapter (its code and outputs are not prose)."""
+    source = ROOT / page
+    if source.suffix == ".md" or (ROOT / (page + ".md")).exists():
+        source = source if source.suffix == ".md" else ROOT / (page + ".md")
+        return [(source.relative_to(ROOT).as_posix(), source.read_text())]
+    import nbformat
+    notebook = nbformat.read(ROOT / (page + ".ipynb"), as_version=4)
+    return [(f"{page}.ipynb, cell {i}", cell.source) for i, cell in enumerate(notebook.cells)
+            if cell.cell_type == "markdown"]
+
+
+@pytest.mark.parametrize("page", ["README.md"] + toc_pages())
+def test_no_placeholder_or_internal_issue_number_on_a_published_page(page):
+    """README.md and every page in _toc.yml say where things stand in words and numbers,
+    never "will be added", "TODO", or "issue 11": readers cannot see the project's issues."""
+    found = [f"{where}: {hit}" for where, text in published_text(page) for hit in unfinished_or_internal(text)]
+    assert not found, "\n".join(found)
+
+
+def test_the_page_check_finds_placeholders_and_issue_numbers():
+    for text in ("the CPU accuracy targets are not met (issue 11)", "issue 15's GPU target",
+                 "see Issue #13", "fixed in #42.", "Colab times will be added beside these",
+                 "TODO: measure", "the figure is TBD", "(to be added)", "a placeholder row"):
+        assert unfinished_or_internal(text), text
+    for text in ("[a line](https://github.com/vit-book/vit-book/blob/main/x.py#L12)",
+                 "https://github.com/vit-book/vit-book/issues/11", "# 1. Images as sequences of patches",
+                 "a known issue with 3 seeds", "&#8212;", "todos and tbds are not words here"):
+        assert not unfinished_or_internal(text), text
 
 
 class QuietHandler(http.server.SimpleHTTPRequestHandler):
