@@ -105,6 +105,8 @@ def test_requirements_admit_the_local_torch_and_are_ranges():
         assert reqs[name].contains(installed), f"{name} {installed} is installed, requirements say {reqs[name]}"
     assert all(not any(s.operator == "==" for s in spec) for spec in reqs.values()), "ranges, not pins"
     assert reqs["jupyter-book"].contains("1.0.4") and not reqs["jupyter-book"].contains("2.0.0")
+    assert reqs["ipykernel"].contains("6.31.0") and not reqs["ipykernel"].contains("7.4.0"), \
+        "ipykernel 7 can hang a notebook's run (requirements.txt says why)"
 
 
 def test_the_package_keeps_colabs_packages_as_they_are():
