@@ -236,8 +236,8 @@ def timed_cell(seconds: float) -> nbformat.NotebookNode:
     return cell
 
 
-@pytest.mark.parametrize("seconds, timeout", [([], 600), ([3.0], 120), ([10.0, 100.0], 500), ([188.25], 941)])
-def test_a_cell_may_run_five_times_its_notebooks_slowest_recorded_cell(seconds, timeout):
+@pytest.mark.parametrize("seconds, timeout", [([], 900), ([3.0], 300), ([10.0, 100.0], 1000), ([188.25], 1882)])
+def test_a_cell_may_run_ten_times_its_notebooks_slowest_recorded_cell(seconds, timeout):
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# t")] + [timed_cell(s) for s in seconds])
     assert cell_timeout(nb) == timeout
 
@@ -248,7 +248,9 @@ def test_nbval_gives_each_chapter_its_own_cell_timeout(chapter):
     item = SimpleNamespace(parent=SimpleNamespace(nb=nb),
                            config=SimpleNamespace(option=SimpleNamespace(nbval_cell_timeout=2000)))
     pytest_runtest_setup(item)
-    assert item.config.option.nbval_cell_timeout == cell_timeout(nb) < 1800, "was 1800 s for every cell"
+    assert item.config.option.nbval_cell_timeout == cell_timeout(nb)
+    if chapter.name in ("01_patches.ipynb", "07_inside.ipynb"):  # the widget chapters: quick cells
+        assert cell_timeout(nb) == 300, "a hang there should cost 5 minutes, not nbval's 30"
     assert "-p vitbook.book" in (ROOT / "pytest.ini").read_text(), "pytest.ini loads the hook"
 
 

@@ -163,9 +163,10 @@ def sync(root: Path) -> list[Path]:
 
 
 def cell_timeout(nb: nbformat.NotebookNode) -> int:
-    """Seconds one cell of `nb` may run before it is taken as hung: five times the slowest
+    """Seconds one cell of `nb` may run before it is taken as hung: ten times the slowest
     cell of the notebook's last recorded run (the `execution` timestamps nbclient leaves in
-    each cell's metadata), and at least two minutes; ten minutes when no run is recorded."""
+    each cell's metadata; ten, so that a slower machine or one running other work too is
+    not taken for a hang), and at least five minutes; fifteen when no run is recorded."""
     seconds = []
     for cell in nb.cells:
         times = cell.get("metadata", {}).get("execution", {})
@@ -173,7 +174,7 @@ def cell_timeout(nb: nbformat.NotebookNode) -> int:
             start, end = (datetime.datetime.fromisoformat(times[k].replace("Z", "+00:00"))
                           for k in ("iopub.execute_input", "shell.execute_reply"))
             seconds.append((end - start).total_seconds())
-    return max(120, round(5 * max(seconds))) if seconds else 600
+    return max(300, round(10 * max(seconds))) if seconds else 900
 
 
 def execute(nb: nbformat.NotebookNode, path: Path, allow_errors: bool = False) -> None:
@@ -191,7 +192,7 @@ def execute(nb: nbformat.NotebookNode, path: Path, allow_errors: bool = False) -
         client.execute()
     except CellTimeoutError:
         raise TimeoutError(f"{path}: cell {current.get('index')} (counting from 0) ran longer than "
-                           f"{timeout} s (five times the notebook's slowest cell in its last run) and was "
+                           f"{timeout} s (ten times the notebook's slowest cell in its last run) and was "
                            "stopped; run it again, and if it hangs again, look at that cell") from None
 
 
