@@ -102,6 +102,29 @@ def test_show_variants_lines_up_means_spreads_gaps_and_seconds(capsys):
         "mean pooling  87.91% ± 0.31%  1,186 s"]
 
 
+def test_show_variants_can_show_the_validation_split(capsys):
+    seeds = lambda *final: [{"validation_accuracy": [0.5, a]} for a in final]
+    variants = {"quick": {"seeds": seeds(0.88, 0.89), "seconds": {"mean": 186}},
+                "mean pooling": {"seeds": seeds(0.87, 0.87), "seconds": {"mean": 135}}}
+    runs.show_variants(variants, reference="quick", split="validation")
+    assert capsys.readouterr().out.splitlines() == [
+        "variant       validation accuracy  vs reference  training",
+        "quick         88.50% ± 0.71%       reference     186 s",
+        "mean pooling  87.00% ± 0.00%       -1.50 points  135 s"]
+
+
+def test_first_reaching_is_the_first_epoch_at_the_target_on_either_side():
+    d2l = {"epochs": [1, 2, 3, 4], "seconds": [10.0, 20.0, 30.0, 40.0],
+           "validation_accuracy": [0.6, 0.81, 0.78, 0.80]}
+    # the final accuracy is reached before the last epoch: time to it is 20 s, not 40 s
+    assert runs.first_reaching(d2l, d2l["validation_accuracy"][-1]) == (2, 20.0, 0.81)
+    assert runs.first_reaching(d2l, 0.6) == (1, 10.0, 0.6)
+    assert runs.first_reaching(d2l, 0.9) is None
+    record = runs.load_run("d2l", "cpu")["results"]  # the committed record: epoch 5, not 10
+    epoch, seconds, _ = runs.first_reaching(record["seed 0"], record["seed 0"]["validation_accuracy"][-1])
+    assert epoch < record["seed 0"]["epochs"][-1] and seconds < record["seed 0"]["seconds"][-1]
+
+
 def test_show_run_prints_which_run_it_shows(registry, tmp_path, capsys):
     runs.recorded_run("tiny", "one number")(lambda device, parts, progress: {"n": 1})
     runs.run("tiny", "cpu", tmp_path, progress=False, command="python -m vitbook.runs run tiny")

@@ -24,6 +24,7 @@ import difflib
 import json
 import os
 import platform
+import statistics
 import subprocess
 import sys
 import textwrap
@@ -238,18 +239,33 @@ def show_run(name: str, device_type: str = "cpu", folder: Path = RESULTS) -> dic
     return record
 
 
-def show_variants(variants: dict, reference: str | None = None) -> None:
+def first_reaching(history: dict, target: float) -> tuple[int, float, float] | None:
+    """(epoch, training seconds, validation accuracy) of the first epoch of a recorded
+    training (per-epoch `epochs`, `seconds`, `validation_accuracy`) whose validation
+    accuracy reaches `target`; None if none does. Time to an accuracy is measured this way
+    on both sides of a comparison."""
+    return next(((e, s, a) for e, s, a in zip(history["epochs"], history["seconds"],
+                                              history["validation_accuracy"]) if a >= target), None)
+
+
+def show_variants(variants: dict, reference: str | None = None, split: str = "test") -> None:
     """Print a table of the variants of a comparison (as `vitbook.experiments.variants`
-    records them): test accuracy, mean ± standard deviation over the seeds, the difference
-    of the means from the variant `reference` in points, and the mean training seconds."""
-    width = max(len("variant"), *map(len, variants))
+    records them): the `split`'s accuracy ("test", or "validation": each seed's last
+    epoch), mean ± standard deviation over the seeds, the difference of the means from the
+    variant `reference` in points, and the mean training seconds."""
+    def accuracy(result):
+        if split == "test":
+            return result["test_accuracy"]
+        final = [s["validation_accuracy"][-1] for s in result["seeds"]]
+        return {"mean": statistics.mean(final), "std": statistics.stdev(final) if len(final) > 1 else 0.0}
+    width, column = max(len("variant"), *map(len, variants)), f"{split} accuracy"
     gaps = reference is not None
-    print(f"{'variant':<{width}}  {'test accuracy':<14}" + ("  vs reference" if gaps else "") + "  training")
+    print(f"{'variant':<{width}}  {column:<14}" + ("  vs reference" if gaps else "") + "  training")
     for name, result in variants.items():
-        accuracy = result["test_accuracy"]
-        line = f"{name:<{width}}  {accuracy['mean']:6.2%} ± {accuracy['std']:.2%}"
+        mean, std = accuracy(result)["mean"], accuracy(result)["std"]
+        line = f"{name:<{width}}  {mean:6.2%} ± {std:.2%}".ljust(width + 2 + max(14, len(column)))
         if gaps:
-            gap = 100 * (accuracy["mean"] - variants[reference]["test_accuracy"]["mean"])
+            gap = 100 * (mean - accuracy(variants[reference])["mean"])
             line += f"  {'reference' if name == reference else f'{gap:+.2f} points':<12}"
         print(f"{line}  {result['seconds']['mean']:,.0f} s")
 
