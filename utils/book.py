@@ -166,7 +166,8 @@ def cell_timeout(nb: nbformat.NotebookNode) -> int:
     """Seconds one cell of `nb` may run before it is taken as hung: ten times the slowest
     cell of the notebook's last recorded run (the `execution` timestamps nbclient leaves in
     each cell's metadata; ten, so that a slower machine or one running other work too is
-    not taken for a hang), and at least five minutes; fifteen when no run is recorded."""
+    not taken for a hang), between five minutes and an hour (a run made on a busy machine
+    records slow cells); fifteen minutes when no run is recorded."""
     seconds = []
     for cell in nb.cells:
         times = cell.get("metadata", {}).get("execution", {})
@@ -174,7 +175,7 @@ def cell_timeout(nb: nbformat.NotebookNode) -> int:
             start, end = (datetime.datetime.fromisoformat(times[k].replace("Z", "+00:00"))
                           for k in ("iopub.execute_input", "shell.execute_reply"))
             seconds.append((end - start).total_seconds())
-    return max(300, round(10 * max(seconds))) if seconds else 900
+    return min(3600, max(300, round(10 * max(seconds)))) if seconds else 900
 
 
 def execute(nb: nbformat.NotebookNode, path: Path, allow_errors: bool = False) -> None:
