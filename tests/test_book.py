@@ -248,7 +248,7 @@ def test_nbval_gives_each_chapter_its_own_cell_timeout(chapter):
     item = SimpleNamespace(parent=SimpleNamespace(nb=nb),
                            config=SimpleNamespace(option=SimpleNamespace(nbval_cell_timeout=2000)))
     pytest_runtest_setup(item)
-    assert item.config.option.nbval_cell_timeout == cell_timeout(nb)
+    assert item.config.option.nbval_cell_timeout == cell_timeout(nb) and item.output_timeout == 60
     if chapter.name in ("01_patches.ipynb", "07_inside.ipynb"):  # the widget chapters: quick cells
         assert cell_timeout(nb) == 300, "a hang there should cost 5 minutes, not nbval's 30"
     assert "-p vitbook.book" in (ROOT / "pytest.ini").read_text(), "pytest.ini loads the hook"

@@ -199,10 +199,14 @@ def execute(nb: nbformat.NotebookNode, path: Path, allow_errors: bool = False) -
 
 def pytest_runtest_setup(item) -> None:
     """A pytest hook (pytest.ini loads this module with ``-p vitbook.book``): nbval gives a
-    cell `cell_timeout` of its notebook, so a hung cell fails in minutes, not half an hour."""
+    cell `cell_timeout` of its notebook, so a hung cell fails in minutes, not half an hour,
+    and a minute (not 5 s) for each of its outputs once it has ended."""
     notebook = getattr(item.parent, "nb", None)
     if notebook is not None and hasattr(item.config.option, "nbval_cell_timeout"):
         item.config.option.nbval_cell_timeout = cell_timeout(notebook)
+        # nbval reads a cell's outputs once the cell has ended, and gives each of them 5 s:
+        # after a long cell with a progress bar there are many to read
+        item.output_timeout = max(getattr(item, "output_timeout", 0), 60)
 
 
 def run(root: Path, notebooks: list[Path], out: Path | None = None, allow_errors: bool = False) -> list[Path]:

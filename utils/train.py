@@ -314,8 +314,10 @@ def train(model: nn.Module, train_data: DeviceData, eval_data: DeviceData, recip
         step_model = torch.compile(step_model)
     elapsed = history.seconds[-1] if history.seconds else 0.0
     for epoch in range(start_epoch, recipe.epochs):
+        # redrawn once a second: in a notebook each redraw is a few widget messages, which a
+        # test client (nbval) reads only when the cell ends (thousands in a long cell)
         bar = tqdm(total=len(train_data), desc=f"epoch {epoch + 1}/{recipe.epochs}", unit="img",
-                   disable=not progress or rank > 0, leave=False)
+                   disable=not progress or rank > 0, leave=False, mininterval=1.0)
         loss_sum = torch.zeros((), device=device)
         correct = torch.zeros((), device=device, dtype=torch.long)
         seen, start, stop = 0, time.perf_counter(), False
