@@ -99,7 +99,8 @@ def requirements(lines: list[str]) -> dict:
 
 def test_requirements_admit_the_local_torch_and_are_ranges():
     reqs = requirements((ROOT / "requirements.txt").read_text().splitlines())
-    import torch, torchvision  # whichever release is installed (CI takes the newest served): admitted
+    import torch  # whichever release is installed (CI takes the newest served): admitted
+    import torchvision
     for name, module in (("torch", torch), ("torchvision", torchvision)):
         installed = module.__version__.split("+")[0]
         assert reqs[name].contains(installed), f"{name} {installed} is installed, requirements say {reqs[name]}"
@@ -236,7 +237,8 @@ def timed_cell(seconds: float) -> nbformat.NotebookNode:
     return cell
 
 
-@pytest.mark.parametrize("seconds, timeout", [([], 900), ([3.0], 300), ([10.0, 100.0], 1000), ([188.25], 1882), ([1266.0], 3600)])
+@pytest.mark.parametrize("seconds, timeout", [([], 900), ([3.0], 300), ([10.0, 100.0], 1000), ([188.25], 1882),
+                                              ([1266.0], 3600)])
 def test_a_cell_may_run_ten_times_its_notebooks_slowest_recorded_cell(seconds, timeout):
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# t")] + [timed_cell(s) for s in seconds])
     assert cell_timeout(nb) == timeout
