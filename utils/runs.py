@@ -262,7 +262,7 @@ def show_variants(variants: dict, reference: str | None = None, split: str = "te
     gaps = reference is not None
     print(f"{'variant':<{width}}  {column:<14}" + ("  vs reference" if gaps else "") + "  training")
     for name, result in variants.items():
-        mean, std = accuracy(result)["mean"], accuracy(result)["std"]
+        mean, std = (accuracy(result)[k] for k in ("mean", "std"))
         line = f"{name:<{width}}  {mean:6.2%} ± {std:.2%}".ljust(width + 2 + max(14, len(column)))
         if gaps:
             gap = 100 * (mean - accuracy(variants[reference])["mean"])
