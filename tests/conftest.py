@@ -20,6 +20,7 @@ def write_idx(path: Path, array: np.ndarray, magic: int | None = None, compress:
 @pytest.fixture
 def make_split():
     """Write a small, valid split (n images of 28x28 with labels) into a folder."""
+
     def make(folder: Path, split: str = "test", n: int = 5, seed: int = 0, compress: bool = True):
         prefix = {"train": "train", "test": "t10k"}[split]
         rng = np.random.default_rng(seed)
@@ -29,6 +30,7 @@ def make_split():
         write_idx(folder / f"{prefix}-images-idx3-ubyte{gz}", images, compress=compress)
         write_idx(folder / f"{prefix}-labels-idx1-ubyte{gz}", labels, compress=compress)
         return images, labels
+
     return make
 
 

@@ -3,9 +3,18 @@ import math
 import pytest
 import torch
 
-from vitbook.analysis import (attention_map, attention_maps, attention_rollout, attention_weights, filter_components,
-                              grid_of, mean_attention_distance, patch_distances, position_similarity,
-                              rollout_map)
+from vitbook.analysis import (
+    attention_map,
+    attention_maps,
+    attention_rollout,
+    attention_weights,
+    filter_components,
+    grid_of,
+    mean_attention_distance,
+    patch_distances,
+    position_similarity,
+    rollout_map,
+)
 from vitbook.checks import ShapeError
 from vitbook.vit import ViT
 
@@ -48,13 +57,16 @@ def test_attention_map_reads_the_query_row_over_the_patches():
     torch.testing.assert_close(every[0, :, 1], patch_map)
 
 
-@pytest.mark.parametrize("kwargs, error, message", [
-    (dict(layer=2, head=0), IndexError, "layer 2 is out of range: there are 2 layers, numbered 0 to 1"),
-    (dict(layer=-1, head=0), IndexError, "layer -1 is out of range"),
-    (dict(layer=0, head=3), IndexError, "head 3 is out of range: there are 3 heads"),
-    (dict(layer=0, head=0, query=9), IndexError, "patch 9 is out of range: there are 9 patches, numbered 0 to 8"),
-    (dict(layer=0, head=0, query=(1, 1)), TypeError, "query must be 'cls' or a patch index"),
-])
+@pytest.mark.parametrize(
+    "kwargs, error, message",
+    [
+        (dict(layer=2, head=0), IndexError, "layer 2 is out of range: there are 2 layers, numbered 0 to 1"),
+        (dict(layer=-1, head=0), IndexError, "layer -1 is out of range"),
+        (dict(layer=0, head=3), IndexError, "head 3 is out of range: there are 3 heads"),
+        (dict(layer=0, head=0, query=9), IndexError, "patch 9 is out of range: there are 9 patches, numbered 0 to 8"),
+        (dict(layer=0, head=0, query=(1, 1)), TypeError, "query must be 'cls' or a patch index"),
+    ],
+)
 def test_attention_map_bad_indices_say_what_is_allowed(kwargs, error, message):
     with pytest.raises(error, match=message.replace("(", r"\(").replace(")", r"\)")):
         attention_map(random_attention(), **kwargs)
@@ -101,15 +113,15 @@ def test_uniform_attention_has_the_analytic_mean_distance():
     torch.testing.assert_close(distance, torch.full((2, 3), expected))
     # Without a <cls> token, and on a 7x7 grid against a brute-force double loop.
     centres = [(r * 4, c * 4) for r in range(7) for c in range(7)]
-    brute = sum(math.dist(a, b) for a in centres for b in centres) / 49 ** 2
+    brute = sum(math.dist(a, b) for a in centres for b in centres) / 49**2
     torch.testing.assert_close(mean_attention_distance(uniform(tokens=49), 4), torch.full((2, 3), brute))
 
 
 def test_attention_parked_on_cls_does_not_shrink_the_distance():
     weights = torch.zeros(1, 1, 1, 5, 5)
-    weights[..., 0] = 0.9                     # most attention on <cls>
-    weights[..., 1:, 4] = 0.1                 # the rest on the bottom-right patch
-    weights[..., 0, :] = 0.2                  # (the <cls> row does not count)
+    weights[..., 0] = 0.9  # most attention on <cls>
+    weights[..., 1:, 4] = 0.1  # the rest on the bottom-right patch
+    weights[..., 0, :] = 0.2  # (the <cls> row does not count)
     expected = (math.sqrt(2) * 7 + 7 + 7 + 0) / 4  # from each patch to the bottom-right one
     torch.testing.assert_close(mean_attention_distance(weights, 7), torch.tensor([[expected]]))
 
@@ -149,8 +161,8 @@ def test_position_similarity_needs_positions():
 
 def test_pca_recovers_planted_components():
     torch.manual_seed(0)
-    basis = torch.linalg.qr(torch.randn(16, 2))[0].T               # two orthonormal 4x4 "filters"
-    coefficients = torch.randn(500, 2) * torch.tensor([3.0, 1.0])   # the first varies more
+    basis = torch.linalg.qr(torch.randn(16, 2))[0].T  # two orthonormal 4x4 "filters"
+    coefficients = torch.randn(500, 2) * torch.tensor([3.0, 1.0])  # the first varies more
     filters = (coefficients @ basis + 0.01 * torch.randn(500, 16) + 5.0).reshape(500, 1, 4, 4)
     components, explained = filter_components(filters, k=3)
     assert components.shape == (3, 1, 4, 4) and explained.shape == (3,)

@@ -36,6 +36,7 @@ def test_equals_torch_multihead_attention_outputs_and_weights(dim, heads, bias):
 
 def test_equals_timm_attention():
     from timm.layers import Attention
+
     mha = MultiHeadAttention(64, 8).eval()
     ref = Attention(64, num_heads=8, qkv_bias=True).eval()
     ref.load_state_dict(mha.state_dict())

@@ -12,7 +12,7 @@ from vitbook.data import standardize
 def test_shift_moves_pixels_and_fills_the_border_with_background():
     images = torch.zeros(2, 1, 6, 6, dtype=torch.uint8)
     images[0, 0, 2, 3] = 200
-    images[1, 0, 0, 0] = 9                           # moved out of the frame by (-1, 0)
+    images[1, 0, 0, 0] = 9  # moved out of the frame by (-1, 0)
     down_right = shift(images, 1, 2)
     assert down_right[0, 0, 3, 5] == 200 and down_right[0].sum() == 200
     up = shift(images, -1, 0)
@@ -30,6 +30,7 @@ def test_shift_rejects_floats_and_shifts_out_of_the_frame():
 
 class PixelHistogram(nn.Module):
     """Logits from the mean of each image: blind to where anything is."""
+
     def __init__(self):
         super().__init__()
         self.head = nn.Linear(1, 10)
@@ -40,7 +41,7 @@ class PixelHistogram(nn.Module):
 
 def random_images(n=16, size=12, blank_right=2):
     images = torch.randint(0, 256, (n, 1, size, size), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
-    images[..., size - blank_right:] = 0              # nothing is lost by a shift of up to 2 to the right
+    images[..., size - blank_right :] = 0  # nothing is lost by a shift of up to 2 to the right
     return images
 
 
@@ -55,7 +56,7 @@ def test_translation_change_is_the_ratio_of_shift_to_swap_distances():
     model = nn.Sequential(nn.Flatten(), nn.Linear(144, 10)).train()
     images = random_images()
     change = translation_change(model, images, pixels=1)
-    assert model.training                              # its mode is restored
+    assert model.training  # its mode is restored
     with torch.no_grad():
         z = model(standardize(images))
         moved = model(standardize(shift(images, 0, 1)))
@@ -74,19 +75,26 @@ def test_receptive_fields_are_the_support_of_the_gradient():
     torch.manual_seed(0)
     model = ResNet(img_size=64, widths=(4, 8, 16)).eval()
     fields = receptive_fields(model)
-    assert fields == [("stem", 3), ("block 1, conv 1", 5), ("block 1, conv 2", 7), ("block 2, conv 1", 9),
-                      ("block 2, conv 2", 13), ("block 3, conv 1", 17), ("block 3, conv 2", 25)]
+    assert fields == [
+        ("stem", 3),
+        ("block 1, conv 1", 5),
+        ("block 1, conv 2", 7),
+        ("block 2, conv 1", 9),
+        ("block 2, conv 2", 13),
+        ("block 3, conv 1", 17),
+        ("block 3, conv 2", 25),
+    ]
     convs = [model.stem[0]] + [c for block in model.stages for c in (block.conv1, block.conv2)]
     for (name, width), conv in zip(fields, convs):
         images = torch.randn(8, 1, 64, 64, requires_grad=True)
         out = {}
-        handle = conv.register_forward_hook(lambda m, i, o: out.setdefault("map", o))
+        handle = conv.register_forward_hook(lambda m, i, o, out=out: out.setdefault("map", o))
         model(images)
         handle.remove()
         feature = out["map"]
         centre = feature.shape[-1] // 2
         feature[:, :, centre, centre].sum().backward()
-        seen = images.grad.abs().sum(dim=(0, 1))       # (64, 64)
+        seen = images.grad.abs().sum(dim=(0, 1))  # (64, 64)
         rows, cols = seen.sum(1).nonzero().flatten(), seen.sum(0).nonzero().flatten()
         assert (rows.max() - rows.min() + 1, cols.max() - cols.min() + 1) == (width, width), name
 

@@ -7,20 +7,27 @@ import re
 import shlex
 import subprocess
 import sys
-import tomllib
 import zipfile
 from pathlib import Path
 from types import SimpleNamespace
 
 import nbformat
 import pytest
+import tomllib
 import yaml
 from packaging.requirements import Requirement
 
-from conftest import ROOT
 import vitbook.book
-from vitbook.book import (INSTALL_TAG, cell_timeout, chapter_paths, colab_url, load_config,
-                          pytest_runtest_setup, sync_notebook)
+from conftest import ROOT
+from vitbook.book import (
+    INSTALL_TAG,
+    cell_timeout,
+    chapter_paths,
+    colab_url,
+    load_config,
+    pytest_runtest_setup,
+    sync_notebook,
+)
 
 CHAPTERS = chapter_paths(ROOT)
 
@@ -41,8 +48,9 @@ def test_every_notebook_is_a_chapter_in_the_toc():
 @pytest.mark.parametrize("chapter", CHAPTERS, ids=str)
 def test_badge_and_install_cell_come_from_config(chapter):
     nb = nbformat.read(ROOT / chapter, as_version=4)
-    assert not sync_notebook(nb, load_config(ROOT), chapter), \
+    assert not sync_notebook(nb, load_config(ROOT), chapter), (
         f"{chapter} disagrees with _config.yml: run `python -m vitbook.book sync`"
+    )
 
 
 @pytest.mark.parametrize("chapter", CHAPTERS, ids=str)
@@ -71,14 +79,16 @@ def test_chapter_has_exercises_with_a_checked_solution(chapter):
     sources = [c.source for c in nb.cells]
     assert any(c.cell_type == "markdown" and c.source.startswith("## Exercises") for c in nb.cells)
     solved = [i for i, s in enumerate(sources) if "### BEGIN SOLUTION" in s and "### END SOLUTION" in s]
-    assert solved and any(re.search(r"\bcheck_\w+\(", s) for s in sources[solved[0]:]), \
+    assert solved and any(re.search(r"\bcheck_\w+\(", s) for s in sources[solved[0] :]), (
         "a coded exercise with solution markers, followed by a call of its check"
+    )
     assert ":class: dropdown" in "\n".join(sources), "a collapsed solution to a conceptual question"
     start = next(i for i, c in enumerate(nb.cells) if c.source.startswith("## Exercises"))
     text = "\n".join(c.source for c in nb.cells[start:] if c.cell_type == "markdown")
     numbers = [int(n) for n in re.findall(r"^\*\*(\d+)\. ", text, re.M)]
-    assert len(numbers) >= 3 and numbers == list(range(1, len(numbers) + 1)), \
+    assert len(numbers) >= 3 and numbers == list(range(1, len(numbers) + 1)), (
         f"at least 3 exercises, numbered **1. **2. ... in order; found {numbers}"
+    )
     assert text.count(":class: dropdown") + len(solved) >= len(numbers), "an answer to every question"
 
 
@@ -101,13 +111,15 @@ def test_requirements_admit_the_local_torch_and_are_ranges():
     reqs = requirements((ROOT / "requirements.txt").read_text().splitlines())
     import torch  # whichever release is installed (CI takes the newest served): admitted
     import torchvision
+
     for name, module in (("torch", torch), ("torchvision", torchvision)):
         installed = module.__version__.split("+")[0]
         assert reqs[name].contains(installed), f"{name} {installed} is installed, requirements say {reqs[name]}"
     assert all(not any(s.operator == "==" for s in spec) for spec in reqs.values()), "ranges, not pins"
     assert reqs["jupyter-book"].contains("1.0.4") and not reqs["jupyter-book"].contains("2.0.0")
-    assert reqs["ipykernel"].contains("6.31.0") and not reqs["ipykernel"].contains("7.4.0"), \
+    assert reqs["ipykernel"].contains("6.31.0") and not reqs["ipykernel"].contains("7.4.0"), (
         "ipykernel 7 can hang a notebook's run (requirements.txt says why)"
+    )
 
 
 def test_the_package_keeps_colabs_packages_as_they_are():
@@ -124,8 +136,22 @@ def test_the_package_keeps_colabs_packages_as_they_are():
 
 
 def test_the_wheel_ships_every_recorded_result(tmp_path):
-    result = subprocess.run([sys.executable, "-m", "pip", "wheel", "-v", "--no-deps", "--no-build-isolation",
-                             "-w", str(tmp_path), str(ROOT)], capture_output=True, text=True)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "-v",
+            "--no-deps",
+            "--no-build-isolation",
+            "-w",
+            str(tmp_path),
+            str(ROOT),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     assert "is absent from the `packages` configuration" not in result.stdout + result.stderr
     wheel = zipfile.ZipFile(next(tmp_path.glob("vitbook-*.whl")))
@@ -146,8 +172,13 @@ def run_as_on_colab(source: str, tmp_path: Path) -> subprocess.CompletedProcess:
     (fake.parent / "__init__.py").write_text("")
     (fake / "__init__.py").write_text("")
     script = "import sys, google.colab\n" + source
-    return subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=tmp_path,
-                          env={**os.environ, "PYTHONPATH": str(tmp_path), "PIP_NO_INDEX": "1"})
+    return subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(tmp_path), "PIP_NO_INDEX": "1"},
+    )
 
 
 def test_colab_install_cell_stops_with_a_clear_message_when_pip_fails(tmp_path):
@@ -185,8 +216,9 @@ def test_figure_text_is_never_smaller_than_the_books_minimum():
     sizes = [v for k, v in BOOK_STYLE.items() if k.endswith("size") and k != "figure.figsize"]
     assert sizes and min(sizes) >= MIN_FONT
     sources = {p.name: p.read_text() for p in (ROOT / "utils").glob("*.py")}
-    sources |= {c.name: "\n".join(cell.source for cell in nbformat.read(ROOT / c, as_version=4).cells)
-                for c in CHAPTERS}
+    sources |= {
+        c.name: "\n".join(cell.source for cell in nbformat.read(ROOT / c, as_version=4).cells) for c in CHAPTERS
+    }
     for name, text in sources.items():
         small = [float(n) for n in re.findall(r"fontsize=(\d+(?:\.\d+)?)", text) if float(n) < MIN_FONT]
         assert not small and not re.search(r"fontsize=[\"']x+-small", text), f"{name}: {small}"
@@ -216,8 +248,11 @@ def test_documented_commands_run_as_written(page):
     line of the page parses as it stands (no `[--option …]` placeholders that fail when pasted)."""
     from vitbook import book, classroom, ddp_train
 
-    parsers = {"vitbook.book": book.parser(), "vitbook.classroom": classroom.parser(),
-               "vitbook.ddp_train": ddp_train.parser()}
+    parsers = {
+        "vitbook.book": book.parser(),
+        "vitbook.classroom": classroom.parser(),
+        "vitbook.ddp_train": ddp_train.parser(),
+    }
     text = (ROOT / page).read_text()
     commands = re.findall(r"(?:python|torchrun[^`\n]*) -m (vitbook\.(?:book|classroom|ddp_train)) ([^`\n]*)", text)
     assert commands
@@ -232,13 +267,16 @@ def test_documented_commands_run_as_written(page):
 def timed_cell(seconds: float) -> nbformat.NotebookNode:
     """A code cell whose recorded run took `seconds` (nbclient's `execution` metadata)."""
     cell = nbformat.v4.new_code_cell("pass")
-    cell.metadata["execution"] = {"iopub.execute_input": "2026-01-01T00:00:00.000000Z",
-                                  "shell.execute_reply": f"2026-01-01T00:{seconds // 60:02.0f}:{seconds % 60:09.6f}Z"}
+    cell.metadata["execution"] = {
+        "iopub.execute_input": "2026-01-01T00:00:00.000000Z",
+        "shell.execute_reply": f"2026-01-01T00:{seconds // 60:02.0f}:{seconds % 60:09.6f}Z",
+    }
     return cell
 
 
-@pytest.mark.parametrize("seconds, timeout", [([], 900), ([3.0], 300), ([10.0, 100.0], 1000), ([188.25], 1882),
-                                              ([1266.0], 3600)])
+@pytest.mark.parametrize(
+    "seconds, timeout", [([], 900), ([3.0], 300), ([10.0, 100.0], 1000), ([188.25], 1882), ([1266.0], 3600)]
+)
 def test_a_cell_may_run_ten_times_its_notebooks_slowest_recorded_cell(seconds, timeout):
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# t")] + [timed_cell(s) for s in seconds])
     assert cell_timeout(nb) == timeout
@@ -247,8 +285,9 @@ def test_a_cell_may_run_ten_times_its_notebooks_slowest_recorded_cell(seconds, t
 @pytest.mark.parametrize("chapter", CHAPTERS, ids=str)
 def test_nbval_gives_each_chapter_its_own_cell_timeout(chapter):
     nb = nbformat.read(ROOT / chapter, as_version=4)
-    item = SimpleNamespace(parent=SimpleNamespace(nb=nb),
-                           config=SimpleNamespace(option=SimpleNamespace(nbval_cell_timeout=2000)))
+    item = SimpleNamespace(
+        parent=SimpleNamespace(nb=nb), config=SimpleNamespace(option=SimpleNamespace(nbval_cell_timeout=2000))
+    )
     pytest_runtest_setup(item)
     assert item.config.option.nbval_cell_timeout == cell_timeout(nb) and item.output_timeout == 60
     if chapter.name in ("01_patches.ipynb", "07_inside.ipynb"):  # the widget chapters: quick cells
@@ -258,18 +297,30 @@ def test_nbval_gives_each_chapter_its_own_cell_timeout(chapter):
 
 def test_a_hung_cell_ends_the_run_naming_the_notebook_and_cell(tmp_path, monkeypatch):
     path = tmp_path / "hangs.ipynb"
-    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1"),
-                                                   nbformat.v4.new_code_cell("import time\ntime.sleep(60)")]), path)
+    nbformat.write(
+        nbformat.v4.new_notebook(
+            cells=[nbformat.v4.new_code_cell("x = 1"), nbformat.v4.new_code_cell("import time\ntime.sleep(60)")]
+        ),
+        path,
+    )
     monkeypatch.setattr(vitbook.book, "cell_timeout", lambda nb: 2)
     with pytest.raises(TimeoutError, match=rf"{re.escape(str(path))}: cell 1 \(counting from 0\) ran longer than 2 s"):
         vitbook.book.execute(nbformat.read(path, as_version=4), path, allow_errors=True)
     monkeypatch.chdir(tmp_path)
-    result = subprocess.run([sys.executable, "-c", "import vitbook.book as b; b.cell_timeout = lambda nb: 2; "
-                             "b.main(['--root', '.', 'run', 'hangs.ipynb'])"], capture_output=True, text=True)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import vitbook.book as b; b.cell_timeout = lambda nb: 2; b.main(['--root', '.', 'run', 'hangs.ipynb'])",
+        ],
+        capture_output=True,
+        text=True,
+    )
     last = result.stderr.strip().splitlines()[-1]  # (the stopped kernel logs its own traceback above)
     assert result.returncode == 2, result.stderr
-    assert last.startswith("python -m vitbook.book: error: hangs.ipynb: cell 1 (counting from 0) ran longer "
-                           "than 2 s"), result.stderr
+    assert last.startswith(
+        "python -m vitbook.book: error: hangs.ipynb: cell 1 (counting from 0) ran longer than 2 s"
+    ), result.stderr
 
 
 def test_the_book_commands_need_the_books_root(tmp_path, monkeypatch, capsys):
@@ -279,6 +330,9 @@ def test_the_book_commands_need_the_books_root(tmp_path, monkeypatch, capsys):
             vitbook.book.main(command)
         result = SimpleNamespace(returncode=stop.value.code, stderr=capsys.readouterr().err)
         assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
-        assert re.search(rf"{re.escape(str(tmp_path.resolve()))} is not the book's root folder \(it has no "
-                         r"_(config|toc)\.yml\)", result.stderr), result.stderr
+        assert re.search(
+            rf"{re.escape(str(tmp_path.resolve()))} is not the book's root folder \(it has no "
+            r"_(config|toc)\.yml\)",
+            result.stderr,
+        ), result.stderr
         assert "or give that folder with --root" in result.stderr

@@ -64,6 +64,7 @@ def test_show_error_prints_the_message_and_insists_on_an_error(capsys):
 
     def fail():
         raise ShapeError("bad shape")
+
     show_error(fail)
     assert capsys.readouterr().out == "ShapeError: bad shape\n\n"
     show_error(lambda: [][0])
@@ -81,6 +82,7 @@ def test_show_error_wraps_long_messages_to_the_page(capsys):
 
     def fail():
         raise ValueError("word " * 100 + "\nsecond line")
+
     show_error(fail, width=60)
     lines = capsys.readouterr().out.splitlines()
     assert max(map(len, lines)) <= 60 and len(lines) > 8 and "second line" in lines[-2]

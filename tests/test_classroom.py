@@ -87,8 +87,7 @@ def test_student_copy_runs_with_only_the_exercise_checks_failing(copies, chapter
     run = copy.deepcopy(nb)
     run.cells = [c for c in nb.cells if SKIP not in c.metadata.get("tags", [])]
     execute(run, tmp_path / chapter.name, allow_errors=True)  # a hung cell fails, naming itself
-    failed = [c for c in run.cells if c.cell_type == "code"
-              and any(o.output_type == "error" for o in c.outputs)]
+    failed = [c for c in run.cells if c.cell_type == "code" and any(o.output_type == "error" for o in c.outputs)]
     assert failed, "the stubs should make the exercise checks fail"
     for cell in failed:
         error = next(o for o in cell.outputs if o.output_type == "error")
@@ -101,8 +100,20 @@ def test_nbgrader_generates_the_same_assignments(tmp_path):
     source.mkdir(parents=True)
     for chapter in CHAPTERS:
         shutil.copy(ROOT / chapter, source / chapter.name)
-    result = subprocess.run([sys.executable, "-m", "nbgrader", "generate_assignment", "vit", "--force",
-                             f"--CourseDirectory.root={tmp_path}"], cwd=tmp_path, capture_output=True, text=True)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "nbgrader",
+            "generate_assignment",
+            "vit",
+            "--force",
+            f"--CourseDirectory.root={tmp_path}",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     for chapter in CHAPTERS:
         released = nbformat.read(tmp_path / "release" / "vit" / chapter.name, as_version=4)
@@ -116,8 +127,18 @@ def test_nbgrader_generates_the_same_assignments(tmp_path):
     # --relink points them at the released copies, and changes nothing else.
     release = tmp_path / "release" / "vit"
     before = {p.name: nbformat.read(p, as_version=4) for p in release.glob("*.ipynb")}
-    classroom_main([str(release), "--relink", "--root", str(ROOT), "--repository-url",
-                    "https://github.com/teacher/course", "--path-in-repository", "release/vit"])
+    classroom_main(
+        [
+            str(release),
+            "--relink",
+            "--root",
+            str(ROOT),
+            "--repository-url",
+            "https://github.com/teacher/course",
+            "--path-in-repository",
+            "release/vit",
+        ]
+    )
     config = load_config(ROOT)
     config["repository"]["url"] = "https://github.com/teacher/course"
     for chapter in CHAPTERS:
@@ -127,8 +148,12 @@ def test_nbgrader_generates_the_same_assignments(tmp_path):
         assert "git+https://github.com/teacher/course" in new.cells[1].source
         assert [c.metadata for c in new.cells] == [c.metadata for c in old.cells], "nbgrader's metadata"
         assert [c.source for c in new.cells[2:]] == [c.source for c in old.cells[2:]]
-    result = subprocess.run([sys.executable, "-m", "nbgrader", "validate", str(release / CHAPTERS[0].name)],
-                            cwd=tmp_path, capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "nbgrader", "validate", str(release / CHAPTERS[0].name)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    )
     assert "checksum" not in result.stdout.lower() + result.stderr.lower(), result.stdout[-2000:]
 
 
@@ -175,12 +200,14 @@ def test_a_notebook_that_holds_solutions_is_never_overwritten(tmp_path):
 
 def test_the_classroom_commands_name_a_wrong_folder_or_a_broken_notebook(tmp_path):
     def command(*args):
-        result = subprocess.run([sys.executable, "-m", "vitbook.classroom", *args], cwd=tmp_path,
-                                capture_output=True, text=True)
+        result = subprocess.run(
+            [sys.executable, "-m", "vitbook.classroom", *args], cwd=tmp_path, capture_output=True, text=True
+        )
         assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
         error = result.stderr.strip().splitlines()[-1]
         assert error.startswith("python -m vitbook.classroom: error: "), "the usage, then one line of error"
         return error
+
     assert f"{tmp_path.resolve()} is not the book's root folder (it has no _config.yml)" in command("students")
     (tmp_path / "broken").mkdir()
     (tmp_path / "broken" / "01.ipynb").write_text('{"cells": [')

@@ -60,14 +60,18 @@ def test_nothing_found_names_every_place_and_both_fixes(isolated_data):
 
 
 @pytest.mark.parametrize("how", ["argument", "VITBOOK_DATA"])
-@pytest.mark.parametrize("case, expected", [
-    ("missing folder", "does not exist"),
-    ("empty folder", "found an empty folder"),
-    ("images without labels", r"t10k-labels-idx1-ubyte\[\.gz\].*found \['t10k-images"),
-    ("one .gz file", "is a file; give the folder"),
-])
+@pytest.mark.parametrize(
+    "case, expected",
+    [
+        ("missing folder", "does not exist"),
+        ("empty folder", "found an empty folder"),
+        ("images without labels", r"t10k-labels-idx1-ubyte\[\.gz\].*found \['t10k-images"),
+        ("one .gz file", "is a file; give the folder"),
+    ],
+)
 def test_a_named_place_is_used_or_named_in_the_error_never_replaced(
-        isolated_data, make_split, monkeypatch, how, case, expected):
+    isolated_data, make_split, monkeypatch, how, case, expected
+):
     make_split(isolated_data / "cache", n=4)  # other data that must not be substituted
     make_split(data.DEBIAN_DIR, n=6)
     place = isolated_data / "named"
@@ -134,6 +138,7 @@ def test_unknown_split_is_rejected():
 def _fake_torchvision(make_split, fail_after_partial: bool):
     """Stand-in for torchvision's downloader (no internet here): writes the files the way
     it does, into root/FashionMNIST/raw, or writes half a file and is interrupted."""
+
     def fake(root, train, download):
         raw = Path(root) / "FashionMNIST" / "raw"
         if fail_after_partial:
@@ -141,11 +146,13 @@ def _fake_torchvision(make_split, fail_after_partial: bool):
             (raw / "train-images-idx3-ubyte.gz").write_bytes(b"\x1f\x8b half a file")
             raise KeyboardInterrupt
         make_split(raw, "train" if train else "test", n=7)
+
     return fake
 
 
 def test_interrupted_download_leaves_nothing_in_the_cache(isolated_data, make_split, monkeypatch):
     import torchvision.datasets
+
     monkeypatch.setattr(torchvision.datasets, "FashionMNIST", _fake_torchvision(make_split, True))
     with pytest.raises(KeyboardInterrupt):
         load_fashion_mnist("test")
@@ -156,11 +163,15 @@ def test_interrupted_download_leaves_nothing_in_the_cache(isolated_data, make_sp
 
 def test_download_lands_in_cache_and_is_found_next_time(isolated_data, make_split, monkeypatch):
     import torchvision.datasets
+
     monkeypatch.setattr(torchvision.datasets, "FashionMNIST", _fake_torchvision(make_split, False))
     assert len(load_fashion_mnist("test")) == 7
     assert sorted(p.name for p in (isolated_data / "cache").iterdir()) == [
-        "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz",
-        "train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"]
+        "t10k-images-idx3-ubyte.gz",
+        "t10k-labels-idx1-ubyte.gz",
+        "train-images-idx3-ubyte.gz",
+        "train-labels-idx1-ubyte.gz",
+    ]
     monkeypatch.setattr(torchvision.datasets, "FashionMNIST", None)  # no second download
     assert len(load_fashion_mnist("train")) == 7
 
@@ -170,6 +181,7 @@ def test_failed_download_is_listed_in_the_error(isolated_data, monkeypatch):
 
     def offline(root, train, download):
         raise RuntimeError("Error downloading train-images-idx3-ubyte.gz")
+
     monkeypatch.setattr(torchvision.datasets, "FashionMNIST", offline)
     with pytest.raises(DatasetError, match=r"download through torchvision: failed \(RuntimeError"):
         load_fashion_mnist("test")
@@ -200,8 +212,15 @@ def test_balanced_subsets_keep_every_class_in_proportion_and_nest():
     assert len(balanced_subset(train, 1.0)) == len(train)
 
 
-@pytest.mark.parametrize("fraction, message", [(0, r"in \(0, 1\]"), (1.5, r"in \(0, 1\]"), ("0.1", r"in \(0, 1\]"),
-                                               (1e-4, r"leaves a class without any image .* >= 0.00017")])
+@pytest.mark.parametrize(
+    "fraction, message",
+    [
+        (0, r"in \(0, 1\]"),
+        (1.5, r"in \(0, 1\]"),
+        ("0.1", r"in \(0, 1\]"),
+        (1e-4, r"leaves a class without any image .* >= 0.00017"),
+    ],
+)
 def test_a_fraction_that_cannot_work_is_refused(fraction, message):
     with pytest.raises(ValueError, match=message):
         balanced_subset(load_fashion_mnist("train"), fraction)

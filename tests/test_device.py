@@ -52,8 +52,11 @@ def test_asking_for_cuda_without_a_gpu_says_so_and_offers_the_cpu():
 
 
 def test_full_precision_turns_off_tf32_and_the_fused_fast_path():
-    saved = (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32,
-             torch.backends.mha.get_fastpath_enabled())
+    saved = (
+        torch.backends.cuda.matmul.allow_tf32,
+        torch.backends.cudnn.allow_tf32,
+        torch.backends.mha.get_fastpath_enabled(),
+    )
     try:
         full_precision()
         assert not torch.backends.cuda.matmul.allow_tf32 and not torch.backends.cudnn.allow_tf32

@@ -63,16 +63,19 @@ def test_every_chapter_has_its_coded_exercise_listed():
     assert all(f"`{check}`" in teachers for _, _, check in EXERCISES), "the teacher's table"
 
 
-@pytest.mark.parametrize("answer, message", [
-    (lambda patches, p, c: None, "returned None: did you forget the `return`"),
-    (lambda patches, p, c: [1, 2], "returned a list, expected a torch.Tensor"),
-    (lambda patches, p, c: patches.reshape(2, 1, 28, 28).half(), "dtype torch.float16, expected float32"),
-    (lambda patches, p, c: (patches.reshape(2, 1, 28, 28) * 0).long(), "dtype torch.int64, expected float32"),
-    (lambda patches, p, c: patches, r"shape \(2, 49, 16\), but should have 4: \(2, 1, 28, 28\)"),
-    (lambda patches, p, c: patches.reshape(2, 1, 28, 28), "max \\|difference\\| = .* at index .*patch size 4"),
-    (lambda patches, p, c: patches[7], "raised IndexError: index 7 is out of bounds"),
-    (42, "should be a function, but it is int"),
-])
+@pytest.mark.parametrize(
+    "answer, message",
+    [
+        (lambda patches, p, c: None, "returned None: did you forget the `return`"),
+        (lambda patches, p, c: [1, 2], "returned a list, expected a torch.Tensor"),
+        (lambda patches, p, c: patches.reshape(2, 1, 28, 28).half(), "dtype torch.float16, expected float32"),
+        (lambda patches, p, c: (patches.reshape(2, 1, 28, 28) * 0).long(), "dtype torch.int64, expected float32"),
+        (lambda patches, p, c: patches, r"shape \(2, 49, 16\), but should have 4: \(2, 1, 28, 28\)"),
+        (lambda patches, p, c: patches.reshape(2, 1, 28, 28), "max \\|difference\\| = .* at index .*patch size 4"),
+        (lambda patches, p, c: patches[7], "raised IndexError: index 7 is out of bounds"),
+        (42, "should be a function, but it is int"),
+    ],
+)
 def test_wrong_answers_get_a_clear_message(answer, message):
     with pytest.raises(ExerciseError, match=message):
         check_unpatchify(answer)
@@ -81,8 +84,9 @@ def test_wrong_answers_get_a_clear_message(answer, message):
 def test_channel_last_answer_fails_on_the_rgb_case():
     def channel_last(patches, p, c):
         b, n, _ = patches.shape
-        s = int(n ** 0.5)
+        s = int(n**0.5)
         return patches.reshape(b, s, s, p, p, c).permute(0, 5, 1, 3, 2, 4).reshape(b, c, s * p, s * p)
+
     with pytest.raises(ExerciseError, match="3 channel"):
         check_unpatchify(channel_last)
     assert channel_last(patchify(torch.rand(1, 1, 8, 8), 4), 4, 1).shape == (1, 1, 8, 8)
@@ -91,6 +95,7 @@ def test_channel_last_answer_fails_on_the_rgb_case():
 def test_masked_attention_that_ignores_the_mask_is_caught():
     def unmasked(q, k, v, mask):
         return torch.softmax(q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1]), -1) @ v
+
     with pytest.raises(ExerciseError, match="causal mask; masked scores must become -inf"):
         exercises.check_masked_attention(unmasked)
 
@@ -98,6 +103,7 @@ def test_masked_attention_that_ignores_the_mask_is_caught():
 def test_layer_norm_with_unbiased_variance_is_caught():
     def unbiased(x, weight, bias, eps):
         return (x - x.mean(-1, keepdim=True)) / torch.sqrt(x.var(-1, keepdim=True) + eps) * weight + bias
+
     with pytest.raises(ExerciseError, match="unbiased=False"):
         exercises.check_layer_norm(unbiased)
 
@@ -107,6 +113,7 @@ def test_sincos_with_swapped_halves_is_caught():
         freqs = 10000.0 ** (-torch.arange(dim // 2) / (dim // 2))
         angles = positions.float()[:, None] * freqs
         return torch.cat([angles.cos(), angles.sin()], dim=1)
+
     with pytest.raises(ExerciseError, match="max \\|difference\\|"):
         exercises.check_sincos_1d(swapped)
 
@@ -114,6 +121,7 @@ def test_sincos_with_swapped_halves_is_caught():
 def test_parameter_count_off_by_the_biases_says_by_how_much():
     def no_biases(img_size, patch_size, dim, depth, num_heads, mlp_dim, in_channels=1, num_classes=10, **rest):
         return 0
+
     with pytest.raises(ExerciseError, match="returned 0, but that ViT has .* parameters"):
         exercises.check_count_parameters(no_biases)
     with pytest.raises(ExerciseError, match="returned 1.5, expected a whole number"):
@@ -126,23 +134,31 @@ def test_parameter_count_off_by_the_biases_says_by_how_much():
 
 def exact_count(**config):
     from vitbook.vit import ViT
+
     return sum(p.numel() for p in ViT(**config).parameters())
 
 
-@pytest.mark.parametrize("convert", [int, float, np.int64, np.float32, torch.tensor],
-                         ids=["int", "float", "numpy-int", "numpy-float", "tensor"])
+@pytest.mark.parametrize(
+    "convert",
+    [int, float, np.int64, np.float32, torch.tensor],
+    ids=["int", "float", "numpy-int", "numpy-float", "tensor"],
+)
 def test_a_numerically_right_count_is_accepted_whatever_its_type(capsys, convert):
     exercises.check_count_parameters(lambda **config: convert(exact_count(**config)))
     assert capsys.readouterr().out.startswith("✓ Correct")
 
 
-@pytest.mark.parametrize("convert", [float, np.float64, torch.tensor, lambda x: torch.tensor([x])],
-                         ids=["float", "numpy", "0-d tensor", "1-element tensor"])
+@pytest.mark.parametrize(
+    "convert",
+    [float, np.float64, torch.tensor, lambda x: torch.tensor([x])],
+    ids=["float", "numpy", "0-d tensor", "1-element tensor"],
+)
 def test_a_right_learning_rate_factor_is_accepted_whatever_its_type(capsys, convert):
     def lr_factor(step, total, warmup):
         if step < warmup:
             return convert((step + 1) / warmup)
         return convert(0.5 * (1 + math.cos(math.pi * (step - warmup) / max(1, total - warmup))))
+
     exercises.check_lr_schedule(lr_factor)
     assert capsys.readouterr().out.startswith("✓ Correct")
 
@@ -162,8 +178,11 @@ def test_importing_the_packages_answer_is_not_an_answer():
 
     def wraps(positions, dim):
         return sincos_1d(positions, dim)
+
     for answer in (sincos_1d, wraps):
-        with pytest.raises(ExerciseError, match="vitbook's `vitbook.tokens.sincos_1d`: the exercise asks for your own code"):
+        with pytest.raises(
+            ExerciseError, match="vitbook's `vitbook.tokens.sincos_1d`: the exercise asks for your own code"
+        ):
             exercises.check_sincos_1d(answer)
     with pytest.raises(ExerciseError, match="is vitbook's `vitbook.train.schedule_factor`"):
         exercises.check_lr_schedule(partial(schedule_factor, schedule="cosine"))
@@ -172,6 +191,7 @@ def test_importing_the_packages_answer_is_not_an_answer():
 def test_schedule_without_warm_up_is_caught():
     def cosine_only(step, total, warmup):
         return 0.5 * (1 + math.cos(math.pi * step / total))
+
     with pytest.raises(ExerciseError, match=r"lr_factor\(0, 100, 10\) returned 1.000000, expected 0.100000 .*warm-up"):
         exercises.check_lr_schedule(cosine_only)
 
@@ -188,7 +208,9 @@ def widths(layers, own_stride=False):
 
 
 def test_receptive_field_counting_its_own_stride_is_caught():
-    with pytest.raises(ExerciseError, match=r"layer 3 \(kernel 3, stride 2\) should see 9 pixels, not 11 .*the book's ResNet"):
+    with pytest.raises(
+        ExerciseError, match=r"layer 3 \(kernel 3, stride 2\) should see 9 pixels, not 11 .*the book's ResNet"
+    ):
         exercises.check_receptive_field(lambda layers: widths(layers, own_stride=True))
     with pytest.raises(ExerciseError, match=r"expected one width per layer, 7 in all: \[3, 5, 7, 9, 13, 17, 25\]"):
         exercises.check_receptive_field(lambda layers: widths(layers)[-1:])
@@ -236,19 +258,23 @@ def test_every_right_way_to_shard_is_accepted(capsys):
         base, extra = divmod(batch, world)
         first = rank * base + min(rank, extra)
         return list(range(first, first + base + (rank < extra)))
+
     for answer in (consecutive, lambda b, r, w: slice(r, b, w), lambda b, r, w: torch.arange(r, b, w)):
         exercises.check_shard(answer)
         assert capsys.readouterr().out.startswith("✓ Correct")
 
 
-@pytest.mark.parametrize("answer, message", [
-    (lambda b, r, w: slice(r * (b // w), (r + 1) * (b // w)), r"positions \[78, 79\] go to no rank"),
-    (lambda b, r, w: range(b), r"positions \[0, 1, 2, 3, 4\] go to more than one rank"),
-    (lambda b, r, w: range(max(0, r * b // w - 1), (r + 1) * b // w), r"positions \[63\] go to more than one rank"),
-    (lambda b, r, w: range(b) if r == 0 else [], r"go to more than one rank|the ranks get \[128, 0\] images"),
-    (lambda b, r, w: [b + r], r"positions \[128, 129\] are outside the batch 0 \.\.\. 127"),
-    (lambda b, r, w: 3, "returned 3, expected the positions in the batch"),
-])
+@pytest.mark.parametrize(
+    "answer, message",
+    [
+        (lambda b, r, w: slice(r * (b // w), (r + 1) * (b // w)), r"positions \[78, 79\] go to no rank"),
+        (lambda b, r, w: range(b), r"positions \[0, 1, 2, 3, 4\] go to more than one rank"),
+        (lambda b, r, w: range(max(0, r * b // w - 1), (r + 1) * b // w), r"positions \[63\] go to more than one rank"),
+        (lambda b, r, w: range(b) if r == 0 else [], r"go to more than one rank|the ranks get \[128, 0\] images"),
+        (lambda b, r, w: [b + r], r"positions \[128, 129\] are outside the batch 0 \.\.\. 127"),
+        (lambda b, r, w: 3, "returned 3, expected the positions in the batch"),
+    ],
+)
 def test_wrong_shards_say_what_is_wrong(answer, message):
     with pytest.raises(ExerciseError, match=message):
         exercises.check_shard(answer)

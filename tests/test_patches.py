@@ -46,8 +46,11 @@ def test_patch_embedding_equals_timm_patch_embed():
 
 
 def test_size_not_divisible_by_patch_size_at_construction():
-    with pytest.raises(ValueError, match=r"image size 28 is not divisible by patch size 5 .*"
-                                         r"patch sizes that divide 28: \[1, 2, 4, 7, 14, 28\]"):
+    with pytest.raises(
+        ValueError,
+        match=r"image size 28 is not divisible by patch size 5 .*"
+        r"patch sizes that divide 28: \[1, 2, 4, 7, 14, 28\]",
+    ):
         PatchEmbedding(img_size=28, patch_size=5)
 
 
@@ -75,13 +78,17 @@ def test_missing_batch_dimension_is_a_clear_error():
         embed(torch.rand(1, 28, 28))
 
 
-@pytest.mark.parametrize("images, expected", [
-    (torch.rand(28, 28), r"single 28x28 image needs a channel and a batch dimension: image\[None, None\]"),
-    (torch.rand(28, 28, 1), r"one channels-last image \(H, W, C\): image.permute\(2, 0, 1\).unsqueeze\(0\)"),
-    (torch.rand(4, 28, 28, 1), r"looks channels-last .*images.permute\(0, 3, 1, 2\)"),
-    (torch.rand(2, 3, 1, 28, 28), r"batch of batches.*images.flatten\(0, 1\)"),
-    (torch.rand(2, 1, 28, 32), r"got 28x32 .*takes square 28x28 images: resize or crop"),
-], ids=["2-d", "hwc", "bhwc", "5-d", "non-square"])
+@pytest.mark.parametrize(
+    "images, expected",
+    [
+        (torch.rand(28, 28), r"single 28x28 image needs a channel and a batch dimension: image\[None, None\]"),
+        (torch.rand(28, 28, 1), r"one channels-last image \(H, W, C\): image.permute\(2, 0, 1\).unsqueeze\(0\)"),
+        (torch.rand(4, 28, 28, 1), r"looks channels-last .*images.permute\(0, 3, 1, 2\)"),
+        (torch.rand(2, 3, 1, 28, 28), r"batch of batches.*images.flatten\(0, 1\)"),
+        (torch.rand(2, 1, 28, 32), r"got 28x32 .*takes square 28x28 images: resize or crop"),
+    ],
+    ids=["2-d", "hwc", "bhwc", "5-d", "non-square"],
+)
 def test_shape_errors_give_the_fix_that_fits_the_case(images, expected):
     embed = PatchEmbedding(img_size=28, patch_size=4)
     with pytest.raises(ShapeError, match=expected) as err:
@@ -95,11 +102,14 @@ def test_a_numpy_array_is_told_to_become_a_tensor():
         embed(torch.rand(2, 1, 28, 28).numpy())
 
 
-@pytest.mark.parametrize("dtype, expected", [
-    (torch.uint8, r"images are torch.uint8: standardise them with vitbook.data.standardize"),
-    (torch.float64, r"images are torch.float64: convert them with images.to\(torch.float32\)"),
-    (torch.float16, r"images are torch.float16: convert them with images.to\(torch.float32\)"),
-])
+@pytest.mark.parametrize(
+    "dtype, expected",
+    [
+        (torch.uint8, r"images are torch.uint8: standardise them with vitbook.data.standardize"),
+        (torch.float64, r"images are torch.float64: convert them with images.to\(torch.float32\)"),
+        (torch.float16, r"images are torch.float16: convert them with images.to\(torch.float32\)"),
+    ],
+)
 def test_a_wrong_dtype_says_what_was_given_and_how_to_convert(dtype, expected):
     embed = PatchEmbedding(img_size=28, patch_size=4)
     with pytest.raises(TypeError, match=expected):

@@ -46,34 +46,46 @@ def test_committed_checkpoint_reproduces_its_recorded_accuracy_on_cpu():
     assert record["test_accuracy"] > 0.85
 
 
-
-@pytest.mark.parametrize("config, difference", [
-    (dict(SMALL, mlp_dim=64), r"blocks.0.mlp.fc1.weight is \(32, 16\) in the weights, \(64, 16\) for the config"),
-    (dict(SMALL, depth=2), r"the weights lack blocks.1.\S+ \(and 11 more\)"),
-    (dict(SMALL, pool="mean"), "the weights have an extra tokens.cls_token"),
-])
+@pytest.mark.parametrize(
+    "config, difference",
+    [
+        (dict(SMALL, mlp_dim=64), r"blocks.0.mlp.fc1.weight is \(32, 16\) in the weights, \(64, 16\) for the config"),
+        (dict(SMALL, depth=2), r"the weights lack blocks.1.\S+ \(and 11 more\)"),
+        (dict(SMALL, pool="mean"), "the weights have an extra tokens.cls_token"),
+    ],
+)
 def test_a_checkpoint_whose_config_does_not_match_its_weights_is_refused(tmp_path, config, difference):
     save_checkpoint(tmp_path / "m.pt", model=ViT(**SMALL).state_dict(), config=config, test_accuracy=0.5)
-    with pytest.raises(ValueError, match=f"m.pt: its saved config does not match its weights \\({difference}\\); "
-                                         "the file was edited or damaged: make it again with"):
+    with pytest.raises(
+        ValueError,
+        match=f"m.pt: its saved config does not match its weights \\({difference}\\); "
+        "the file was edited or damaged: make it again with",
+    ):
         load_trained(tmp_path / "m.pt")
 
 
 def test_a_checkpoint_whose_config_builds_nothing_lists_the_kinds(tmp_path):
-    save_checkpoint(tmp_path / "m.pt", model=ViT(**SMALL).state_dict(), config=dict(SMALL, model="ViT"),
-                    test_accuracy=0.5)
-    with pytest.raises(ValueError, match="its saved config does not build a model \\(a config's \"model\" is one "
-                                         "of 'vit', 'conv-stem vit', 'mlp', 'resnet', not 'ViT'\\)"):
+    save_checkpoint(
+        tmp_path / "m.pt", model=ViT(**SMALL).state_dict(), config=dict(SMALL, model="ViT"), test_accuracy=0.5
+    )
+    with pytest.raises(
+        ValueError,
+        match='its saved config does not build a model \\(a config\'s "model" is one '
+        "of 'vit', 'conv-stem vit', 'mlp', 'resnet', not 'ViT'\\)",
+    ):
         load_trained(tmp_path / "m.pt")
     with pytest.raises(ValueError, match="one of 'vit', 'conv-stem vit', 'mlp', 'resnet', not 'ViT'"):
         build({"model": "ViT"})
 
 
-@pytest.mark.parametrize("config, difference", [
-    (dict(SMALL, num_heads=4), "its num_heads is 2, the config's 4"),   # the weights do not show the heads
-    (dict(SMALL, dropout=0.0), "its dropout is 0.1, the config's 0.0"),
-    (dict(SMALL, model="resnet"), "it builds none \\(ResNet.__init__\\(\\) got an unexpected keyword"),
-])
+@pytest.mark.parametrize(
+    "config, difference",
+    [
+        (dict(SMALL, num_heads=4), "its num_heads is 2, the config's 4"),  # the weights do not show the heads
+        (dict(SMALL, dropout=0.0), "its dropout is 0.1, the config's 0.0"),
+        (dict(SMALL, model="resnet"), "it builds none \\(ResNet.__init__\\(\\) got an unexpected keyword"),
+    ],
+)
 def test_a_config_that_does_not_describe_the_model_is_not_saved(tmp_path, config, difference):
     with pytest.raises(ValueError, match=f"does not describe the model: {difference}"):
         save_trained(tmp_path / "m.pt", ViT(**SMALL), config, QUICK_RECIPE, History(seconds=[1.0]), 0.5, "CPU", "")
@@ -81,8 +93,10 @@ def test_a_config_that_does_not_describe_the_model_is_not_saved(tmp_path, config
 
 
 def test_a_model_name_for_the_path_lists_the_trained_models():
-    listed = ("takes a checkpoint's path, not a model's name: the trained models are vit-book.pt, "
-              "vit-quick.pt, mlp-quick.pt, resnet-quick.pt")
+    listed = (
+        "takes a checkpoint's path, not a model's name: the trained models are vit-book.pt, "
+        "vit-quick.pt, mlp-quick.pt, resnet-quick.pt"
+    )
     with pytest.raises(FileNotFoundError, match=listed):
         load_trained("ViT")
     with pytest.raises(TypeError, match="load_trained takes a checkpoint's path, not a ViT"):
@@ -93,5 +107,13 @@ def test_a_config_of_another_kind_of_model_is_not_saved(tmp_path):
     four = dict(SMALL, patch_size=4)
     lack = r"does not describe the model: the weights lack patch_embed.convs.0.weight \(and \d+ more\)"
     with pytest.raises(ValueError, match=lack):
-        save_trained(tmp_path / "m.pt", ViT(**four), dict(four, model="conv-stem vit"), QUICK_RECIPE,
-                     History(seconds=[1.0]), 0.5, "CPU", "")
+        save_trained(
+            tmp_path / "m.pt",
+            ViT(**four),
+            dict(four, model="conv-stem vit"),
+            QUICK_RECIPE,
+            History(seconds=[1.0]),
+            0.5,
+            "CPU",
+            "",
+        )

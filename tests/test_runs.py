@@ -3,15 +3,17 @@ and every run of the book executed end to end on a sliver of the data."""
 
 import json
 import subprocess
-from dataclasses import replace
 import sys
 import time
+from dataclasses import replace
 
 import pytest
 import torch
 
-from vitbook import ddp_train, experiments, runs, transfer_runs
+from vitbook import experiments, runs
+from vitbook.experiments import chapter06, chapter08, chapter09
 from vitbook.pretrained import load_trained
+from vitbook.runs.cli import CHAPTERS
 from vitbook.train import evaluate
 
 
@@ -37,7 +39,8 @@ def test_a_record_says_where_when_and_how_it_was_made(registry, tmp_path):
 def test_a_copy_without_git_names_the_commit_it_was_given(monkeypatch):
     def no_git(*args, **kwargs):
         raise subprocess.CalledProcessError(128, args[0])
-    monkeypatch.setattr(runs.subprocess, "run", no_git)
+
+    monkeypatch.setattr(subprocess, "run", no_git)
     monkeypatch.delenv("VITBOOK_COMMIT", raising=False)
     assert runs.git_commit() is None
     monkeypatch.setenv("VITBOOK_COMMIT", "cbd1ca7")
@@ -47,8 +50,12 @@ def test_a_copy_without_git_names_the_commit_it_was_given(monkeypatch):
 def test_a_given_commit_wins_over_the_copys_own_git(monkeypatch):
     """A lent GPU machine gets a copy of the tree whose .git may be of an older commit."""
     monkeypatch.delenv("VITBOOK_COMMIT", raising=False)
-    assert runs.git_commit().split("-")[0] == subprocess.run(
-        ["git", "rev-parse", "HEAD"], cwd=runs.RESULTS.parent, capture_output=True, text=True).stdout.strip()
+    assert (
+        runs.git_commit().split("-")[0]
+        == subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=runs.RESULTS.parent, capture_output=True, text=True
+        ).stdout.strip()
+    )
     monkeypatch.setenv("VITBOOK_COMMIT", "07ac2f6")
     assert runs.git_commit() == "07ac2f6"
 
@@ -89,33 +96,42 @@ def test_missing_and_unknown_runs_say_what_to_do(registry, tmp_path):
 
 
 def test_show_variants_lines_up_means_spreads_gaps_and_seconds(capsys):
-    variants = {"quick": {"test_accuracy": {"mean": 0.8817, "std": 0.002}, "seconds": {"mean": 186.4}},
-                "mean pooling": {"test_accuracy": {"mean": 0.8791, "std": 0.0031}, "seconds": {"mean": 1186}}}
+    variants = {
+        "quick": {"test_accuracy": {"mean": 0.8817, "std": 0.002}, "seconds": {"mean": 186.4}},
+        "mean pooling": {"test_accuracy": {"mean": 0.8791, "std": 0.0031}, "seconds": {"mean": 1186}},
+    }
     runs.show_variants(variants, reference="quick")
     assert capsys.readouterr().out.splitlines() == [
         "variant       test accuracy   vs reference  training",
         "quick         88.17% ± 0.20%  reference     186 s",
-        "mean pooling  87.91% ± 0.31%  -0.26 points  1,186 s"]
+        "mean pooling  87.91% ± 0.31%  -0.26 points  1,186 s",
+    ]
     runs.show_variants(variants)
     assert capsys.readouterr().out.splitlines() == [
-        "variant       test accuracy   training", "quick         88.17% ± 0.20%  186 s",
-        "mean pooling  87.91% ± 0.31%  1,186 s"]
+        "variant       test accuracy   training",
+        "quick         88.17% ± 0.20%  186 s",
+        "mean pooling  87.91% ± 0.31%  1,186 s",
+    ]
 
 
 def test_show_variants_can_show_the_validation_split(capsys):
-    seeds = lambda *final: [{"validation_accuracy": [0.5, a]} for a in final]
-    variants = {"quick": {"seeds": seeds(0.88, 0.89), "seconds": {"mean": 186}},
-                "mean pooling": {"seeds": seeds(0.87, 0.87), "seconds": {"mean": 135}}}
+    def seeds(*final):
+        return [{"validation_accuracy": [0.5, a]} for a in final]
+
+    variants = {
+        "quick": {"seeds": seeds(0.88, 0.89), "seconds": {"mean": 186}},
+        "mean pooling": {"seeds": seeds(0.87, 0.87), "seconds": {"mean": 135}},
+    }
     runs.show_variants(variants, reference="quick", split="validation")
     assert capsys.readouterr().out.splitlines() == [
         "variant       validation accuracy  vs reference  training",
         "quick         88.50% ± 0.71%       reference     186 s",
-        "mean pooling  87.00% ± 0.00%       -1.50 points  135 s"]
+        "mean pooling  87.00% ± 0.00%       -1.50 points  135 s",
+    ]
 
 
 def test_first_reaching_is_the_first_epoch_at_the_target_on_either_side():
-    d2l = {"epochs": [1, 2, 3, 4], "seconds": [10.0, 20.0, 30.0, 40.0],
-           "validation_accuracy": [0.6, 0.81, 0.78, 0.80]}
+    d2l = {"epochs": [1, 2, 3, 4], "seconds": [10.0, 20.0, 30.0, 40.0], "validation_accuracy": [0.6, 0.81, 0.78, 0.80]}
     # the final accuracy is reached before the last epoch: time to it is 20 s, not 40 s
     assert runs.first_reaching(d2l, d2l["validation_accuracy"][-1]) == (2, 20.0, 0.81)
     assert runs.first_reaching(d2l, 0.6) == (1, 10.0, 0.6)
@@ -142,8 +158,9 @@ def test_show_run_prints_which_run_it_shows(registry, tmp_path, capsys):
 def test_the_command_lists_the_runs_by_default_and_writes_nothing():
     before = sorted(p.name for p in runs.RESULTS.iterdir())
     for args in ([], ["--list"]):
-        listed = subprocess.run([sys.executable, "-m", "vitbook.runs", *args], capture_output=True,
-                                text=True, check=True).stdout
+        listed = subprocess.run(
+            [sys.executable, "-m", "vitbook.runs", *args], capture_output=True, text=True, check=True
+        ).stdout
         assert all(f"\n{name} " in "\n" + listed for name in runs.RUNS)
     assert sorted(p.name for p in runs.RESULTS.iterdir()) == before
     wrong = subprocess.run([sys.executable, "-m", "vitbook.runs", "run", "nope"], capture_output=True, text=True)
@@ -168,8 +185,10 @@ def _folder_with(folder, name, text):
     return folder
 
 
-@pytest.mark.parametrize("text, says", [("{\"name\": ", "is not valid JSON"),
-                                        ("<<<<<<< HEAD\n{}\n=======\n{}\n>>>>>>> other\n", "merge-conflict")])
+@pytest.mark.parametrize(
+    "text, says",
+    [('{"name": ', "is not valid JSON"), ("<<<<<<< HEAD\n{}\n=======\n{}\n>>>>>>> other\n", "merge-conflict")],
+)
 def test_a_broken_record_or_parts_file_is_named_with_what_to_do(registry, tmp_path, text, says):
     _folder_with(tmp_path, "broken-cpu.json", text)
     with pytest.raises(ValueError, match=f"broken-cpu.json .*{says}"):
@@ -199,8 +218,21 @@ def test_output_paths_are_checked_before_any_work(registry, tmp_path):
 def test_the_command_says_a_wrong_out_in_one_line_before_any_work(tmp_path):
     (tmp_path / "results.json").write_text("{}")
     started = time.perf_counter()
-    wrong = subprocess.run([sys.executable, "-m", "vitbook.runs", "run", "quick", "--device", "cpu",
-                            "--out", str(tmp_path / "results.json")], capture_output=True, text=True)
+    wrong = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "vitbook.runs",
+            "run",
+            "quick",
+            "--device",
+            "cpu",
+            "--out",
+            str(tmp_path / "results.json"),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert wrong.returncode == 2 and "is a file: give --out a folder" in wrong.stderr
     assert "Traceback" not in wrong.stderr and time.perf_counter() - started < 60
     assert (tmp_path / "results.json").read_text() == "{}"
@@ -214,18 +246,27 @@ def sliver(monkeypatch, tmp_path):
     def small_splits(device, *args, **kwargs):
         train, validation, test = real_splits(device, *args, **kwargs)
         return train.first(256), validation.first(128), test.first(128)
-    monkeypatch.setattr(experiments, "splits", small_splits)
-    monkeypatch.setattr(experiments, "SEEDS", (0,))
-    monkeypatch.setattr(experiments, "THROUGHPUT", dict(batch=4, steps=1, rounds=1))
-    monkeypatch.setattr(experiments, "CHECKPOINT", tmp_path / "vit.pt")
-    monkeypatch.setattr(experiments, "RESULTS", tmp_path)
-    monkeypatch.setattr(experiments, "FIRST_STEPS", 2)
-    monkeypatch.setattr(experiments, "HUNGER", dict(fractions=(0.01, 1.0), epochs=1))
-    monkeypatch.setattr(experiments, "EQUAL_TIME", dict(experiments.EQUAL_TIME, seconds=1e-9))
-    monkeypatch.setattr(ddp_train, "DDP_THROUGHPUT", dict(processes=(1, 2), steps=2, rounds=1))
-    monkeypatch.setattr(transfer_runs, "FEW_LABELS", dict(transfer_runs.FEW_LABELS, fractions=(0.1, 1.0), epochs=1))
-    for name in ("QUICK_RECIPE", "CPU_RECIPE", "D2L_RECIPE", "D2L_OPTIMIZER"):
-        monkeypatch.setattr(experiments, name, replace(getattr(experiments, name), epochs=1))
+
+    small = dict(
+        splits=small_splits,
+        SEEDS=(0,),
+        THROUGHPUT=dict(batch=4, steps=1, rounds=1),
+        RESULTS=tmp_path,
+        FIRST_STEPS=2,
+        HUNGER=dict(fractions=(0.01, 1.0), epochs=1),
+        EQUAL_TIME=dict(chapter08.EQUAL_TIME, seconds=1e-9),
+        DDP_THROUGHPUT=dict(processes=(1, 2), steps=2, rounds=1),
+        FEW_LABELS=dict(chapter09.FEW_LABELS, fractions=(0.1, 1.0), epochs=1),
+        **{
+            name: replace(getattr(chapter06, name), epochs=1)
+            for name in ("QUICK_RECIPE", "CPU_RECIPE", "D2L_RECIPE", "D2L_OPTIMIZER")
+        },
+    )
+    for module in (experiments, *CHAPTERS):  # wherever a run reads it
+        for name, value in small.items():
+            if hasattr(module, name):
+                monkeypatch.setattr(module, name, value)
+    monkeypatch.setattr(chapter06, "CHECKPOINT", tmp_path / "vit.pt")  # written there; chapter 9 reads the real one
     return tmp_path
 
 
@@ -240,19 +281,25 @@ def test_every_run_of_the_book_runs_end_to_end(sliver, name):
     elif name == "quick":
         assert results["test_accuracy"]["values"] == [results["seeds"][0]["test_accuracy"]]
     elif name == "data_hunger":
-        assert list(results) == list(experiments.HUNGER_MODELS)
+        assert list(results) == list(chapter08.HUNGER_MODELS)
         assert all(list(r) == ["0.01", "1"] and r["0.01"]["seeds"][0]["fraction"] == 0.01 for r in results.values())
     elif name == "distillation":
         assert list(results) == ["ViT", "ViT, distilled from the ResNet", "teacher"]
-        assert results["teacher"] == {"path": "resnet-quick.pt",
-                                      "test_accuracy": load_trained(experiments.TEACHER)[1]["test_accuracy"]}
+        assert results["teacher"] == {
+            "path": "resnet-quick.pt",
+            "test_accuracy": load_trained(chapter08.TEACHER)[1]["test_accuracy"],
+        }
         assert results["ViT"]["seeds"][0]["config"] == results["ViT, distilled from the ResNet"]["seeds"][0]["config"]
     elif name == "equal_time":
         assert list(results) == ["ViT", "MLP", "ResNet"]
         assert all(r["epoch_seconds"] > 0 and r["seeds"][0]["epochs"] == [1] for r in results.values())
     elif name == "resolution":
-        assert list(results) == ["no fine-tuning", "fine-tuned, positions resampled",
-                                 "fine-tuned, positions drawn anew", "trained at 56x56 from scratch"]
+        assert list(results) == [
+            "no fine-tuning",
+            "fine-tuned, positions resampled",
+            "fine-tuned, positions drawn anew",
+            "trained at 56x56 from scratch",
+        ]
         assert all(r["seeds"][0]["config"]["img_size"] == 56 for r in list(results.values())[1:])
         assert 0 <= results["no fine-tuning"]["test_accuracy"] <= 1
     elif name == "ddp_throughput":
@@ -262,8 +309,12 @@ def test_every_run_of_the_book_runs_end_to_end(sliver, name):
         assert list(results) == ["trained on classes 0-4", "0.1", "1"]
         for fraction, methods in list(results.items())[1:]:
             assert list(methods) == ["linear probe", "fine-tuning", "from scratch"]
-            assert all(r["seeds"][0]["classes"] == [5, 6, 7, 8, 9] and r["seeds"][0]["fraction"] == float(fraction)
-                       and r["seeds"][0]["config"]["num_classes"] == 5 for r in methods.values())
+            assert all(
+                r["seeds"][0]["classes"] == [5, 6, 7, 8, 9]
+                and r["seeds"][0]["fraction"] == float(fraction)
+                and r["seeds"][0]["config"]["num_classes"] == 5
+                for r in methods.values()
+            )
         assert not list(sliver.glob(".few_labels-cpu.*")), "the pretrained model is cleared with the run's parts"
     elif name == "d2l":
         target = results["seed 0"]["validation_accuracy"][-1]
@@ -279,9 +330,14 @@ def test_every_run_of_the_book_runs_end_to_end(sliver, name):
     else:
         run = results["seed 0"]
         assert 0 <= run["test_accuracy"] <= 1 and len(run["validation_accuracy"]) == 1
-    kept = {"checkpoint": {"vit.pt": results.get("seed 0")}, "quick": {"vit-quick.pt": results.get("seeds", [None])[0]},
-            "baselines": {f"{config['model']}-quick.pt": results.get(variant, {}).get("seeds", [None])[0]
-                          for variant, config in experiments.BASELINES.items()}}.get(name, {})
+    kept = {
+        "checkpoint": {"vit.pt": results.get("seed 0")},
+        "quick": {"vit-quick.pt": results.get("seeds", [None])[0]},
+        "baselines": {
+            f"{config['model']}-quick.pt": results.get(variant, {}).get("seeds", [None])[0]
+            for variant, config in chapter08.BASELINES.items()
+        },
+    }.get(name, {})
     for file, result in kept.items():
         model, info = load_trained(sliver / file)
         test = experiments.splits("cpu")[2]
@@ -292,10 +348,10 @@ def test_every_run_of_the_book_runs_end_to_end(sliver, name):
 def test_a_long_part_restarts_at_its_last_finished_epoch(sliver, monkeypatch):
     """D2L's run takes hours on a CPU: interrupted in its second epoch, it goes on from
     the first epoch's checkpoint, and leaves no checkpoint behind once it is done."""
-    monkeypatch.setattr(experiments, "D2L_RECIPE", replace(experiments.D2L_RECIPE, epochs=2))
-    real_train, epochs_trained = experiments.train, []
+    monkeypatch.setattr(chapter06, "D2L_RECIPE", replace(chapter06.D2L_RECIPE, epochs=2))
+    real_train, epochs_trained, interrupt = experiments.train, [], [True]
 
-    def train(*args, interrupt=[True], **kwargs):
+    def train(*args, **kwargs):
         if not kwargs.get("resume"):  # the quick setting's race that follows D2L's part
             return real_train(*args, **kwargs)
 
@@ -303,7 +359,9 @@ def test_a_long_part_restarts_at_its_last_finished_epoch(sliver, monkeypatch):
             epochs_trained.append(history.epoch[-1])
             if interrupt.pop() if interrupt else False:
                 raise KeyboardInterrupt
+
         return real_train(*args, on_epoch=on_epoch, **kwargs)
+
     monkeypatch.setattr(experiments, "train", train)
     with pytest.raises(KeyboardInterrupt):
         runs.run("d2l", "cpu", sliver, progress=False)
@@ -322,7 +380,7 @@ def test_a_fraction_of_the_training_set_is_balanced_and_fills_an_epoch():
     n = len(subset)
     train, validation, _ = experiments.splits("cpu", 0.01, seed=1)
     assert abs(len(train) - 50_000) <= n / 2, "the subset repeated: an epoch shows as many images"
-    assert torch.equal(train.images[:n], subset.images) and torch.equal(train.images[n:2 * n], subset.images)
+    assert torch.equal(train.images[:n], subset.images) and torch.equal(train.images[n : 2 * n], subset.images)
     assert torch.bincount(subset.labels).tolist() == [int(0.01 * c) for c in torch.bincount(rest.labels).tolist()]
     assert not torch.equal(experiments.splits("cpu", 0.01, seed=2)[0].images[:n], subset.images)
     assert len(validation) == 10_000

@@ -12,9 +12,9 @@ from urllib.parse import urlparse
 import pytest
 import yaml
 from selenium.webdriver.support.ui import WebDriverWait
+from test_book import readme_command
 
 from conftest import ROOT
-from test_book import readme_command
 from vitbook.book import chapter_paths, colab_url, load_config
 from vitbook.plotting import BOOK_STYLE, MIN_FONT
 
@@ -33,6 +33,7 @@ def page_heading(page: str) -> str:
         lines = source.read_text().splitlines()
     else:
         import nbformat
+
         lines = nbformat.read(ROOT / (page + ".ipynb"), as_version=4).cells[0].source.splitlines()
     return next(line[2:].strip() for line in lines if line.startswith("# "))
 
@@ -62,9 +63,13 @@ def published_text(page: str) -> list[tuple[str, str]]:
         source = source if source.suffix == ".md" else ROOT / (page + ".md")
         return [(source.relative_to(ROOT).as_posix(), source.read_text())]
     import nbformat
+
     notebook = nbformat.read(ROOT / (page + ".ipynb"), as_version=4)
-    return [(f"{page}.ipynb, cell {i}", cell.source) for i, cell in enumerate(notebook.cells)
-            if cell.cell_type == "markdown"]
+    return [
+        (f"{page}.ipynb, cell {i}", cell.source)
+        for i, cell in enumerate(notebook.cells)
+        if cell.cell_type == "markdown"
+    ]
 
 
 @pytest.mark.parametrize("page", ["README.md"] + toc_pages())
@@ -76,13 +81,26 @@ def test_no_placeholder_or_internal_issue_number_on_a_published_page(page):
 
 
 def test_the_page_check_finds_placeholders_and_issue_numbers():
-    for text in ("the CPU accuracy targets are not met (issue 11)", "issue 15's GPU target",
-                 "see Issue #13", "fixed in #42.", "Colab times will be added beside these",
-                 "TODO: measure", "the figure is TBD", "(to be added)", "a placeholder row"):
+    for text in (
+        "the CPU accuracy targets are not met (issue 11)",
+        "issue 15's GPU target",
+        "see Issue #13",
+        "fixed in #42.",
+        "Colab times will be added beside these",
+        "TODO: measure",
+        "the figure is TBD",
+        "(to be added)",
+        "a placeholder row",
+    ):
         assert unfinished_or_internal(text), text
-    for text in ("[a line](https://github.com/vit-book/vit-book/blob/main/x.py#L12)",
-                 "https://github.com/vit-book/vit-book/issues/11", "# 1. Images as sequences of patches",
-                 "a known issue with 3 seeds", "&#8212;", "todos and tbds are not words here"):
+    for text in (
+        "[a line](https://github.com/vit-book/vit-book/blob/main/x.py#L12)",
+        "https://github.com/vit-book/vit-book/issues/11",
+        "# 1. Images as sequences of patches",
+        "a known issue with 3 seeds",
+        "&#8212;",
+        "todos and tbds are not words here",
+    ):
         assert not unfinished_or_internal(text), text
 
 
@@ -97,8 +115,7 @@ def site(tmp_path_factory):
     localhost."""
     build = next(part for part in readme_command("Build the book").split("&&") if "jupyter-book" in part)
     out = tmp_path_factory.mktemp("book")
-    result = subprocess.run(shlex.split(build) + ["--path-output", str(out)], cwd=ROOT,
-                            capture_output=True, text=True)
+    result = subprocess.run(shlex.split(build) + ["--path-output", str(out)], cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 0, f"the book build failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
     handler = functools.partial(QuietHandler, directory=str(out / "_build" / "html"))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
@@ -157,7 +174,8 @@ def test_page_renders(site, browser, page):
     browser.get(f"{site}/{page}.html")
     assert browser.title.startswith(page_heading(page)), browser.title
     images = browser.execute_script(
-        "return [...document.images].map(i => [i.src, i.complete && i.naturalWidth > 0, i.alt])")
+        "return [...document.images].map(i => [i.src, i.complete && i.naturalWidth > 0, i.alt])"
+    )
     local = [(src, ok, alt) for src, ok, alt in images if is_local(src)]
     if (ROOT / (page + ".ipynb")).exists():
         assert local, "a chapter shows at least one figure"
@@ -172,7 +190,9 @@ def links_around_image(driver, alt: str) -> list[str]:
     """The targets of the links that wrap an image with this alt text."""
     return driver.execute_script(
         "return [...document.querySelectorAll('a')].filter(a => [...a.querySelectorAll('img')]"
-        ".some(i => i.alt === arguments[0])).map(a => a.href)", alt)
+        ".some(i => i.alt === arguments[0])).map(a => a.href)",
+        alt,
+    )
 
 
 @pytest.mark.parametrize("chapter", chapter_paths(ROOT), ids=str)
@@ -203,8 +223,10 @@ def test_solutions_are_collapsed(site, browser, chapter):
 def test_the_chapter_navigation_opens_on_a_phone(site, phone):
     """The sidebar button (☰) opens the list of chapters on a 390-px screen."""
     phone.get(f"{site}/{chapter_paths(ROOT)[0].with_suffix('.html').as_posix()}")
-    nav_links = "return [...document.querySelectorAll('.bd-sidebar-primary a.reference')]" \
-                ".filter(a => a.checkVisibility() && a.getBoundingClientRect().right > 0).length"
+    nav_links = (
+        "return [...document.querySelectorAll('.bd-sidebar-primary a.reference')]"
+        ".filter(a => a.checkVisibility() && a.getBoundingClientRect().right > 0).length"
+    )
     assert phone.execute_script(nav_links) == 0, "the navigation starts closed on a phone"
     phone.find_element("css selector", "button.primary-toggle").click()
     WebDriverWait(phone, 5).until(lambda d: d.execute_script(nav_links) >= len(chapter_paths(ROOT)))
@@ -213,10 +235,14 @@ def test_the_chapter_navigation_opens_on_a_phone(site, phone):
 def test_no_second_navigation_bar_on_the_desktop(site, browser):
     """Only the book theme's header: no extra navbar with a second search box."""
     browser.get(f"{site}/{chapter_paths(ROOT)[0].with_suffix('.html').as_posix()}")
-    bars = browser.execute_script("return [...document.querySelectorAll('.bd-header')]"
-                                  ".filter(b => b.checkVisibility() && b.offsetHeight > 0).length")
-    searches = browser.execute_script("return [...document.querySelectorAll('.search-button, "
-                                      ".search-button-field')].filter(b => b.checkVisibility()).length")
+    bars = browser.execute_script(
+        "return [...document.querySelectorAll('.bd-header')]"
+        ".filter(b => b.checkVisibility() && b.offsetHeight > 0).length"
+    )
+    searches = browser.execute_script(
+        "return [...document.querySelectorAll('.search-button, "
+        ".search-button-field')].filter(b => b.checkVisibility()).length"
+    )
     assert bars == 0 and searches == 1
 
 
@@ -228,16 +254,19 @@ def test_outputs_read_well_on_the_page(site, browser, chapter):
     browser.get(f"{site}/{chapter.with_suffix('.html').as_posix()}")
     split = browser.execute_script(
         "return [...document.querySelectorAll('.cell_output > .output.stream')]"
-        ".filter(o => o.nextElementSibling && o.nextElementSibling.matches('.output.stream')).length")
+        ".filter(o => o.nextElementSibling && o.nextElementSibling.matches('.output.stream')).length"
+    )
     assert split == 0, "consecutive prints should merge (nb_merge_streams)"
     cut = browser.execute_script(
         "return [...document.querySelectorAll('.cell_output pre')]"
         ".filter(p => /^\\w*(Error|Exception): /m.test(p.textContent) && p.scrollWidth > p.clientWidth + 1)"
-        ".map(p => p.textContent.slice(0, 80))")
+        ".map(p => p.textContent.slice(0, 80))"
+    )
     assert not cut, f"error messages wider than the column: {cut}"
     scales = browser.execute_script(
         "return [...document.querySelectorAll('.cell_output img')].filter(i => i.naturalWidth)"
-        ".map(i => [i.alt, i.width / i.naturalWidth])")
+        ".map(i => [i.alt, i.width / i.naturalWidth])"
+    )
     assert scales
     px_per_point = {alt: scale * BOOK_STYLE["figure.dpi"] / 72 for alt, scale in scales}
     small = {alt: round(MIN_FONT * p, 1) for alt, p in px_per_point.items() if MIN_FONT * p < 9}

@@ -72,7 +72,9 @@ def test_equals_timm_pos_embed():
 
 def test_wrong_sequence_length_is_a_clear_error():
     layer = ClassTokenAndPositions(49, 64)
-    with pytest.raises(ShapeError, match=r"expected patch tokens of shape \(batch, 49, 64\), got \(2, 16, 64\).*num_patches=16"):
+    with pytest.raises(
+        ShapeError, match=r"expected patch tokens of shape \(batch, 49, 64\), got \(2, 16, 64\).*num_patches=16"
+    ):
         layer(torch.zeros(2, 16, 64))
     with pytest.raises(ShapeError, match="got \\(2, 49, 32\\)"):
         layer(torch.zeros(2, 49, 32))

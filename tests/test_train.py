@@ -3,8 +3,16 @@ import torch
 import torch.nn.functional as F
 
 from vitbook.data import CLASSES, FashionMNIST, load_fashion_mnist, standardize
-from vitbook.train import (DeviceData, History, Recipe, evaluate, load_checkpoint, random_shift_flip,
-                           save_checkpoint, train)
+from vitbook.train import (
+    DeviceData,
+    History,
+    Recipe,
+    evaluate,
+    load_checkpoint,
+    random_shift_flip,
+    save_checkpoint,
+    train,
+)
 from vitbook.vit import ViT
 
 TINY = dict(img_size=28, patch_size=7, dim=32, depth=1, num_heads=2, mlp_dim=64, dropout=0.0)
@@ -71,8 +79,9 @@ def test_recipe_rejects_unknown_choices():
 def test_training_learns_and_records_history(small_data):
     torch.manual_seed(0)
     model = ViT(**TINY)
-    recipe = Recipe(epochs=8, batch_size=64, lr=3e-3, optimizer="adamw", warmup_epochs=1,
-                    schedule="cosine", label_smoothing=0.1)
+    recipe = Recipe(
+        epochs=8, batch_size=64, lr=3e-3, optimizer="adamw", warmup_epochs=1, schedule="cosine", label_smoothing=0.1
+    )
     history = train(model, *small_data, recipe, progress=False)
     assert history.epoch == list(range(1, 9)) and len(history.eval_acc) == 8
     assert history.train_loss[-1] < history.train_loss[0]
@@ -85,8 +94,13 @@ def test_training_learns_and_records_history(small_data):
 def test_on_step_sees_every_step_and_can_stop_training(small_data):
     torch.manual_seed(0)
     losses = []
-    history = train(ViT(**TINY), *small_data, Recipe(epochs=3, batch_size=64), progress=False,
-                    on_step=lambda step, loss: losses.append((step, loss)) or step == 9)
+    history = train(
+        ViT(**TINY),
+        *small_data,
+        Recipe(epochs=3, batch_size=64),
+        progress=False,
+        on_step=lambda step, loss: losses.append((step, loss)) or step == 9,
+    )
     assert [step for step, _ in losses] == list(range(10)), "512 images / 64 = 8 steps an epoch"
     assert all(isinstance(loss, float) and loss > 0 for _, loss in losses)
     assert history.epoch == [1, 2], "stopped in the second epoch, which is evaluated"
@@ -99,8 +113,9 @@ def test_on_epoch_can_stop_training_at_an_accuracy(small_data):
     target = whole.eval_acc[1]  # reached after the second epoch
     assert max(whole.eval_acc[:1]) < target, "pick a target the first epoch does not reach"
     torch.manual_seed(0)
-    stopped = train(ViT(**TINY), *small_data, recipe, progress=False,
-                    on_epoch=lambda history: history.eval_acc[-1] >= target)
+    stopped = train(
+        ViT(**TINY), *small_data, recipe, progress=False, on_epoch=lambda history: history.eval_acc[-1] >= target
+    )
     assert stopped.epoch == [1, 2] and stopped.eval_acc == whole.eval_acc[:2]
 
 
@@ -142,6 +157,7 @@ def test_interrupted_save_keeps_the_old_checkpoint(tmp_path, monkeypatch):
         with open(f, "wb") as out:
             out.write(b"PK half a file")
         raise KeyboardInterrupt
+
     monkeypatch.setattr(torch, "save", half_written)
     with pytest.raises(KeyboardInterrupt):
         save_checkpoint(path, weights=torch.zeros(3))
@@ -188,8 +204,14 @@ def test_distillation_averages_the_labels_and_the_teachers_classes(small_data):
     before = ViT(**TINY)
     before.load_state_dict(model.state_dict())
     losses = []
-    train(model, *small_data, Recipe(epochs=1, batch_size=64), progress=False, teacher=Always(3),
-          on_step=lambda step, loss: losses.append(loss) or True)
+    train(
+        model,
+        *small_data,
+        Recipe(epochs=1, batch_size=64),
+        progress=False,
+        teacher=Always(3),
+        on_step=lambda step, loss: losses.append(loss) or True,
+    )
     x, y = next(iter(small_data[0].batches(64, shuffle=True, generator=torch.Generator().manual_seed(0))))
     with torch.no_grad():
         logits = before(x)
@@ -202,11 +224,17 @@ def test_distillation_pulls_the_model_towards_the_teacher(small_data):
     def share_of_class_3(teacher):
         torch.manual_seed(0)
         model = ViT(**TINY)
-        train(model, *small_data, Recipe(epochs=4, batch_size=64, lr=3e-3, optimizer="adamw"),
-              progress=False, teacher=teacher)
+        train(
+            model,
+            *small_data,
+            Recipe(epochs=4, batch_size=64, lr=3e-3, optimizer="adamw"),
+            progress=False,
+            teacher=teacher,
+        )
         x, _ = next(iter(small_data[1].batches(256)))
         with torch.no_grad():
             return model.eval()(x).softmax(dim=1)[:, 3].mean().item()
+
     alone, taught = share_of_class_3(None), share_of_class_3(Always(3))
     assert alone < 0.2 < 0.35 < taught, (alone, taught)
 

@@ -10,25 +10,33 @@ from timm.models.vision_transformer import VisionTransformer
 from vitbook.baselines import MLP, ResNet
 from vitbook.checks import ShapeError
 from vitbook.data import load_fashion_mnist
-from vitbook.train import QUICK_RECIPE, DeviceData, train
-from vitbook.transfer import (at_image_size, freeze_all_but_head, from_timm, resample_positions, to_grayscale,
-                              vit_config, with_new_head)
 from vitbook.stem import ConvStem, conv_stem_vit
+from vitbook.train import QUICK_RECIPE, DeviceData, train
+from vitbook.transfer import (
+    at_image_size,
+    freeze_all_but_head,
+    from_timm,
+    resample_positions,
+    to_grayscale,
+    vit_config,
+    with_new_head,
+)
 from vitbook.vit import ViT, timm_equivalent
 
 SMALL = dict(img_size=28, patch_size=4, dim=32, depth=2, num_heads=4, mlp_dim=64, dropout=0.0)
 TINY_TIMM = dict(img_size=32, patch_size=8, embed_dim=32, depth=2, num_heads=4, num_classes=5)
 
 
-@pytest.mark.parametrize("old, new, prefix", [(7, 14, 1), (14, 7, 1), (4, 7, 0), (7, (5, 9), 1),
-                                              ((3, 5), (6, 10), 1), ((3, 5), 4, 0), (7, 7, 1)])
+@pytest.mark.parametrize(
+    "old, new, prefix",
+    [(7, 14, 1), (14, 7, 1), (4, 7, 0), (7, (5, 9), 1), ((3, 5), (6, 10), 1), ((3, 5), 4, 0), (7, 7, 1)],
+)
 @pytest.mark.parametrize("mode", ["bicubic", "bilinear"])
 def test_resampled_positions_equal_timms(old, new, prefix, mode):
     rows, cols = (old, old) if isinstance(old, int) else old
     table = torch.randn(1, prefix + rows * cols, 16, generator=torch.Generator().manual_seed(0))
     new_size = [new, new] if isinstance(new, int) else list(new)
-    want = resample_abs_pos_embed(table, new_size, old_size=[rows, cols], num_prefix_tokens=prefix,
-                                  interpolation=mode)
+    want = resample_abs_pos_embed(table, new_size, old_size=[rows, cols], num_prefix_tokens=prefix, interpolation=mode)
     got = resample_positions(table, new, old_grid=None if isinstance(old, int) else old, num_prefix=prefix, mode=mode)
     assert got.shape == (1, prefix + new_size[0] * new_size[1], 16)
     assert torch.allclose(got, want, atol=1e-6, rtol=0)
@@ -55,8 +63,11 @@ def test_a_model_at_its_own_size_is_the_same_model():
     same = at_image_size(model, 28)
     x = torch.randn(3, 1, 28, 28)
     assert torch.allclose(same(x), model(x), atol=1e-6, rtol=0)
-    assert vit_config(same) == vit_config(model) == dict(SMALL, in_channels=1, num_classes=10, pool="cls",
-                                                           position="learned")
+    assert (
+        vit_config(same)
+        == vit_config(model)
+        == dict(SMALL, in_channels=1, num_classes=10, pool="cls", position="learned")
+    )
 
 
 def test_a_model_moved_to_56_pixels_has_timms_resampled_table_and_every_other_weight():
@@ -113,17 +124,20 @@ def test_book_to_timm_and_back_is_the_same_model(pool):
     assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), back.state_dict().values()))
 
 
-@pytest.mark.parametrize("options, message", [
-    (dict(reg_tokens=4), "4 register tokens"),
-    (dict(no_embed_class=True), "without the class token's entry"),
-    (dict(init_values=1e-5), r"blocks 0-1 \(all\): LayerScale"),
-    (dict(qkv_bias=False), r"blocks 0-1 \(all\): no qkv bias"),
-    (dict(qk_norm=True), r"blocks 0-1 \(all\): qk_norm"),
-    (dict(pre_norm=True), "a LayerNorm at norm_pre"),
-    (dict(class_token=False, global_pool="avg"), "a LayerNorm at fc_norm"),
-    (dict(global_pool="map"), "attention pooling"),
-    (dict(pos_embed="none"), "no absolute position embedding"),
-])
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        (dict(reg_tokens=4), "4 register tokens"),
+        (dict(no_embed_class=True), "without the class token's entry"),
+        (dict(init_values=1e-5), r"blocks 0-1 \(all\): LayerScale"),
+        (dict(qkv_bias=False), r"blocks 0-1 \(all\): no qkv bias"),
+        (dict(qk_norm=True), r"blocks 0-1 \(all\): qk_norm"),
+        (dict(pre_norm=True), "a LayerNorm at norm_pre"),
+        (dict(class_token=False, global_pool="avg"), "a LayerNorm at fc_norm"),
+        (dict(global_pool="map"), "attention pooling"),
+        (dict(pos_embed="none"), "no absolute position embedding"),
+    ],
+)
 def test_other_timm_layouts_are_refused_naming_the_difference(options, message):
     with pytest.raises(ValueError, match="layout differs from the book's ViT: .*" + message):
         from_timm(VisionTransformer(**TINY_TIMM, **options))
@@ -145,8 +159,9 @@ def test_only_timm_vision_transformers_convert():
 
 def test_a_linear_probe_trains_the_new_head_and_nothing_else():
     torch.manual_seed(0)
-    model = freeze_all_but_head(with_new_head(ViT(img_size=28, patch_size=7, dim=16, depth=1, num_heads=2,
-                                                  mlp_dim=32), 5))
+    model = freeze_all_but_head(
+        with_new_head(ViT(img_size=28, patch_size=7, dim=16, depth=1, num_heads=2, mlp_dim=32), 5)
+    )
     assert model.head.out_features == 5 and abs(model.head.weight.std().item() - 0.02) < 0.005
     before = {n: p.clone() for n, p in model.named_parameters()}
     data = DeviceData(load_fashion_mnist("test"), "cpu").first(256)
@@ -182,7 +197,7 @@ def test_a_float_grid_and_a_table_without_cls_get_the_right_hint():
     with pytest.raises(ValueError, match=r"new_grid\[0\] must be a positive integer, not 14.0"):
         resample_positions(table, (56 / 4, 14))
     assert resample_positions(table, np.int64(14)).shape == (1, 1 + 196, 8)
-    mean_pooled = ViT(**SMALL, pool="mean").tokens.pos_embed        # 49 entries, no <cls>
+    mean_pooled = ViT(**SMALL, pool="mean").tokens.pos_embed  # 49 entries, no <cls>
     hint = r"give old_grid=\(rows, cols\), or num_prefix=0 if all 49 entries are patches' \(a 7x7 grid"
     with pytest.raises(ShapeError, match=hint):
         resample_positions(mean_pooled, 14)
@@ -238,10 +253,20 @@ def test_the_transfer_helpers_name_the_model_they_cannot_change():
 
 
 def test_a_distilled_deit_is_refused_naming_its_distillation_token():
-    with pytest.raises(ValueError, match="layout differs from the book's ViT: a distillation token and a second "
-                                         "head, head_dist"):
-        from_timm(timm.create_model("deit_tiny_distilled_patch16_224", pretrained=False, img_size=32,
-                                    patch_size=8, embed_dim=32, depth=1, num_heads=2))
+    with pytest.raises(
+        ValueError, match="layout differs from the book's ViT: a distillation token and a second head, head_dist"
+    ):
+        from_timm(
+            timm.create_model(
+                "deit_tiny_distilled_patch16_224",
+                pretrained=False,
+                img_size=32,
+                patch_size=8,
+                embed_dim=32,
+                depth=1,
+                num_heads=2,
+            )
+        )
 
 
 def test_an_unknown_extra_part_of_a_timm_model_is_named():

@@ -8,9 +8,17 @@ from vitbook.vit import BOOK_CONFIG, D2L_CONFIG, ViT, matmul_flops, parameter_co
 SMALL = dict(img_size=28, patch_size=7, dim=32, depth=2, num_heads=4, mlp_dim=64)
 
 
-@pytest.mark.parametrize("config", [D2L_CONFIG, BOOK_CONFIG, dict(BOOK_CONFIG, pool="mean"),
-                                    dict(SMALL, position="none"), dict(SMALL, in_channels=3, num_classes=5)],
-                         ids=["d2l", "book", "book-mean", "no-positions", "rgb"])
+@pytest.mark.parametrize(
+    "config",
+    [
+        D2L_CONFIG,
+        BOOK_CONFIG,
+        dict(BOOK_CONFIG, pool="mean"),
+        dict(SMALL, position="none"),
+        dict(SMALL, in_channels=3, num_classes=5),
+    ],
+    ids=["d2l", "book", "book-mean", "no-positions", "rgb"],
+)
 def test_logits_equal_timm(config):
     torch.manual_seed(0)
     model = ViT(**config).eval()
@@ -31,11 +39,17 @@ def test_timm_equivalent_keeps_any_mlp_width(dim, mlp_dim):
         torch.testing.assert_close(model(x), ref(x), atol=1e-5, rtol=0)
 
 
-@pytest.mark.parametrize("arg, value, expected", [
-    ("depth", -1, "depth must be an integer >= 0"), ("num_classes", 0, "num_classes must be a positive"),
-    ("mlp_dim", 0, "mlp_dim must be a positive"), ("dim", 2.5, "dim must be a positive"),
-    ("num_heads", 0, "num_heads must be a positive"), ("dropout", 1.5, "dropout is a probability"),
-])
+@pytest.mark.parametrize(
+    "arg, value, expected",
+    [
+        ("depth", -1, "depth must be an integer >= 0"),
+        ("num_classes", 0, "num_classes must be a positive"),
+        ("mlp_dim", 0, "mlp_dim must be a positive"),
+        ("dim", 2.5, "dim must be a positive"),
+        ("num_heads", 0, "num_heads must be a positive"),
+        ("dropout", 1.5, "dropout is a probability"),
+    ],
+)
 def test_configurations_that_make_no_sense_are_rejected(arg, value, expected):
     with pytest.raises(ValueError, match=expected):
         ViT(**dict(SMALL, **{arg: value}))

@@ -28,14 +28,17 @@ HEAD_FUSIONS = {"mean": torch.mean, "max": torch.amax, "min": torch.amin}
 
 def _check_index(name: str, value: int, size: int, plural: str = "") -> None:
     if not 0 <= value < size:
-        raise IndexError(f"{name} {value} is out of range: there are {size} {plural or name + 's'}, "
-                         f"numbered 0 to {size - 1}")
+        raise IndexError(
+            f"{name} {value} is out of range: there are {size} {plural or name + 's'}, numbered 0 to {size - 1}"
+        )
 
 
 def _check_weights(weights: torch.Tensor) -> None:
     if weights.ndim != 5 or weights.shape[-1] != weights.shape[-2]:
-        raise ShapeError("expected attention weights (layers, batch, heads, tokens, tokens) as "
-                         f"returned by attention_weights, got {tuple(weights.shape)}")
+        raise ShapeError(
+            "expected attention weights (layers, batch, heads, tokens, tokens) as "
+            f"returned by attention_weights, got {tuple(weights.shape)}"
+        )
 
 
 def grid_of(weights: torch.Tensor) -> tuple[int, int]:
@@ -127,7 +130,7 @@ def position_similarity(model: ViT) -> torch.Tensor:
     tokens = model.tokens
     if tokens.pos_embed is None:
         raise ValueError("this model has no position embedding (position='none')")
-    table = tokens.pos_embed[0, tokens.num_prefix:]               # (N, D), patches only
+    table = tokens.pos_embed[0, tokens.num_prefix :]  # (N, D), patches only
     side = math.isqrt(len(table))
     unit = F.normalize(table.float(), dim=-1)
     return (unit @ unit.T).reshape(side, side, side, side)
@@ -153,7 +156,7 @@ def mean_attention_distance(weights: torch.Tensor, patch_size: int) -> torch.Ten
     patch_weights = weights[..., prefix:, prefix:].double()
     patch_weights = patch_weights / patch_weights.sum(dim=-1, keepdim=True).clamp_min(1e-300)
     distances = patch_distances(side, patch_size).to(weights.device)  # (N, N)
-    per_query = (patch_weights * distances).sum(dim=-1)                # (L, B, H, N)
+    per_query = (patch_weights * distances).sum(dim=-1)  # (L, B, H, N)
     return per_query.mean(dim=(1, 3)).float()
 
 
@@ -166,10 +169,10 @@ def filter_components(filters: torch.Tensor, k: int = 28) -> tuple[torch.Tensor,
     variance each one explains (k,)."""
     if filters.ndim != 4:
         raise ShapeError(f"expected convolution filters (out, in, p, p), got {tuple(filters.shape)}")
-    flat = filters.detach().flatten(1).double()                      # (D, C*p*p)
+    flat = filters.detach().flatten(1).double()  # (D, C*p*p)
     centred = flat - flat.mean(dim=0)
     _, singular, components = torch.linalg.svd(centred, full_matrices=False)
     k = min(k, len(components))
     signs = torch.sign(components[:k].gather(1, components[:k].abs().argmax(dim=1, keepdim=True)))
-    variance = singular ** 2 / (singular ** 2).sum()
+    variance = singular**2 / (singular**2).sum()
     return (components[:k] * signs).reshape(k, *filters.shape[1:]).float(), variance[:k].float()

@@ -33,13 +33,14 @@ class MultiHeadAttention(nn.Module):
     path instead and also returns the weights (B, num_heads, N, N).
     """
 
-    def __init__(self, dim: int, num_heads: int, qkv_bias: bool = True,
-                 attn_drop: float = 0.0, proj_drop: float = 0.0):
+    def __init__(self, dim: int, num_heads: int, qkv_bias: bool = True, attn_drop: float = 0.0, proj_drop: float = 0.0):
         super().__init__()
         if num_heads < 1 or dim % num_heads:
             options = [h for h in range(1, dim + 1) if dim % h == 0]
-            raise ValueError(f"width {dim} is not divisible by {num_heads} heads: each head gets "
-                             f"width/heads channels. Head counts that divide {dim}: {options}")
+            raise ValueError(
+                f"width {dim} is not divisible by {num_heads} heads: each head gets "
+                f"width/heads channels. Head counts that divide {dim}: {options}"
+            )
         self.num_heads, self.head_dim = num_heads, dim // num_heads
         self.qkv = nn.Linear(dim, 3 * dim, bias=qkv_bias)
         self.attn_drop = nn.Dropout(attn_drop)
@@ -50,16 +51,18 @@ class MultiHeadAttention(nn.Module):
         """(B, N, D) -> queries, keys, values, each (B, heads, N, D/heads)."""
         b, n, _ = x.shape
         qkv = self.qkv(x).reshape(b, n, 3, self.num_heads, self.head_dim)  # (B, N, 3, h, d)
-        return qkv.permute(2, 0, 3, 1, 4).unbind(0)                        # 3 x (B, h, N, d)
+        return qkv.permute(2, 0, 3, 1, 4).unbind(0)  # 3 x (B, h, N, d)
 
     def forward(self, x: torch.Tensor, return_attention: bool = False):
         if x.ndim != 3 or x.shape[-1] != self.num_heads * self.head_dim:
-            raise ShapeError(f"MultiHeadAttention expects tokens (batch, tokens, "
-                             f"{self.num_heads * self.head_dim}), got {tuple(x.shape)}")
+            raise ShapeError(
+                f"MultiHeadAttention expects tokens (batch, tokens, "
+                f"{self.num_heads * self.head_dim}), got {tuple(x.shape)}"
+            )
         b, n, d = x.shape
         q, k, v = self.split_heads(x)
         if return_attention:
-            out, weights = attention(q, k, v)                                # (B, h, N, d)
+            out, weights = attention(q, k, v)  # (B, h, N, d)
             out = self.attn_drop(weights) @ v if self.training and self.attn_drop.p else out
         else:
             drop = self.attn_drop.p if self.training else 0.0
@@ -75,6 +78,12 @@ def torch_equivalent(mha: MultiHeadAttention) -> nn.MultiheadAttention:
     dim = mha.num_heads * mha.head_dim
     ref = nn.MultiheadAttention(dim, mha.num_heads, batch_first=True)
     qkv_bias = mha.qkv.bias if mha.qkv.bias is not None else torch.zeros(3 * dim)
-    ref.load_state_dict({"in_proj_weight": mha.qkv.weight, "in_proj_bias": qkv_bias,
-                         "out_proj.weight": mha.proj.weight, "out_proj.bias": mha.proj.bias})
+    ref.load_state_dict(
+        {
+            "in_proj_weight": mha.qkv.weight,
+            "in_proj_bias": qkv_bias,
+            "out_proj.weight": mha.proj.weight,
+            "out_proj.bias": mha.proj.bias,
+        }
+    )
     return ref.to(mha.qkv.weight.device).eval()

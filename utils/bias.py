@@ -23,10 +23,14 @@ from .data import standardize
 
 def _check_uint8_images(images: torch.Tensor) -> None:
     if not isinstance(images, torch.Tensor) or images.ndim != 4 or images.dtype != torch.uint8:
-        got = (f"a {images.dtype} tensor of shape {tuple(images.shape)}" if isinstance(images, torch.Tensor)
-               else f"a {type(images).__name__}")
-        raise ShapeError(f"expected uint8 images (B, C, H, W) as load_fashion_mnist(normalize=False) "
-                         f"gives them, got {got}")
+        got = (
+            f"a {images.dtype} tensor of shape {tuple(images.shape)}"
+            if isinstance(images, torch.Tensor)
+            else f"a {type(images).__name__}"
+        )
+        raise ShapeError(
+            f"expected uint8 images (B, C, H, W) as load_fashion_mnist(normalize=False) gives them, got {got}"
+        )
 
 
 def shift(images: torch.Tensor, dy: int, dx: int) -> torch.Tensor:
@@ -39,8 +43,9 @@ def shift(images: torch.Tensor, dy: int, dx: int) -> torch.Tensor:
     if abs(dy) >= h or abs(dx) >= w:
         raise ValueError(f"a shift of ({dy}, {dx}) moves a {h}x{w} image out of the frame")
     out = torch.zeros_like(images)
-    out[..., max(dy, 0):h + min(dy, 0), max(dx, 0):w + min(dx, 0)] = \
-        images[..., max(-dy, 0):h + min(-dy, 0), max(-dx, 0):w + min(-dx, 0)]
+    out[..., max(dy, 0) : h + min(dy, 0), max(dx, 0) : w + min(dx, 0)] = images[
+        ..., max(-dy, 0) : h + min(-dy, 0), max(-dx, 0) : w + min(-dx, 0)
+    ]
     return out
 
 
@@ -61,9 +66,11 @@ def translation_change(model: nn.Module, images: torch.Tensor, pixels: int) -> d
     if len(images) < 2:
         raise ValueError("translation_change needs at least 2 images (it compares different images)")
     if torch.equal(images, images.roll(1, dims=0)):
-        raise ValueError(f"the {len(images)} images are all the same: translation_change compares the "
-                         "change under a shift with the distance between different images; give it "
-                         "different images")
+        raise ValueError(
+            f"the {len(images)} images are all the same: translation_change compares the "
+            "change under a shift with the distance between different images; give it "
+            "different images"
+        )
     was_training = model.training
     model.eval()
     try:
@@ -73,10 +80,14 @@ def translation_change(model: nn.Module, images: torch.Tensor, pixels: int) -> d
         model.train(was_training)
     other = (logits - logits.roll(1, dims=0)).norm(dim=1).mean()
     if other == 0:
-        raise ValueError("the model gives the same logits for every image, so there is no distance "
-                         "between different images to compare the shift with (is its head zeroed?)")
-    return {"logit change": ((moved - logits).norm(dim=1).mean() / other).item(),
-            "changed predictions": (moved.argmax(1) != logits.argmax(1)).float().mean().item()}
+        raise ValueError(
+            "the model gives the same logits for every image, so there is no distance "
+            "between different images to compare the shift with (is its head zeroed?)"
+        )
+    return {
+        "logit change": ((moved - logits).norm(dim=1).mean() / other).item(),
+        "changed predictions": (moved.argmax(1) != logits.argmax(1)).float().mean().item(),
+    }
 
 
 def receptive_field_widths(layers: list[tuple[int, int]]) -> list[int]:

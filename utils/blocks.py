@@ -5,7 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .attention import MultiHeadAttention, torch_equivalent as torch_attention
+from .attention import MultiHeadAttention
+from .attention import torch_equivalent as torch_attention
 
 LAYER_NORM_EPS = 1e-6  # as in the ViT paper's code and timm (PyTorch's default is 1e-5)
 
@@ -36,8 +37,15 @@ class EncoderBlock(nn.Module):
         x = norm1(x + attn(x));  x = norm2(x + mlp(x))
     """
 
-    def __init__(self, dim: int, num_heads: int, mlp_dim: int, dropout: float = 0.0,
-                 attn_dropout: float = 0.0, norm_first: bool = True):
+    def __init__(
+        self,
+        dim: int,
+        num_heads: int,
+        mlp_dim: int,
+        dropout: float = 0.0,
+        attn_dropout: float = 0.0,
+        norm_first: bool = True,
+    ):
         super().__init__()
         self.norm_first = norm_first
         self.norm1 = nn.LayerNorm(dim, eps=LAYER_NORM_EPS)
@@ -62,11 +70,22 @@ def torch_equivalent(block: EncoderBlock) -> nn.TransformerEncoderLayer:
     `block`'s weights: `self_attn` is `block.attn` as an `nn.MultiheadAttention`,
     `linear1`/`linear2` are the MLP's `fc1`/`fc2`, `norm1`/`norm2` the LayerNorms."""
     dim, hidden = block.mlp.fc1.in_features, block.mlp.fc1.out_features
-    layer = nn.TransformerEncoderLayer(dim, block.attn.num_heads, hidden, dropout=0.0, activation="gelu",
-                                       layer_norm_eps=LAYER_NORM_EPS, batch_first=True,
-                                       norm_first=block.norm_first)
+    layer = nn.TransformerEncoderLayer(
+        dim,
+        block.attn.num_heads,
+        hidden,
+        dropout=0.0,
+        activation="gelu",
+        layer_norm_eps=LAYER_NORM_EPS,
+        batch_first=True,
+        norm_first=block.norm_first,
+    )
     layer.self_attn.load_state_dict(torch_attention(block.attn).state_dict())
-    for ours, theirs in ((block.mlp.fc1, layer.linear1), (block.mlp.fc2, layer.linear2),
-                         (block.norm1, layer.norm1), (block.norm2, layer.norm2)):
+    for ours, theirs in (
+        (block.mlp.fc1, layer.linear1),
+        (block.mlp.fc2, layer.linear2),
+        (block.norm1, layer.norm1),
+        (block.norm2, layer.norm2),
+    ):
         theirs.load_state_dict(ours.state_dict())
     return layer.to(block.norm1.weight.device).eval()

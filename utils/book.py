@@ -31,8 +31,8 @@ import yaml
 
 BADGE_IMAGE = "https://colab.research.google.com/assets/colab-badge.svg"
 INSTALL_TAG = "colab-install"  # marks the install cell; the book hides it (remove-cell)
-CHECK_CALL = re.compile(r"(check_\w+)\(\w+\)")        # a cell that only checks an answer
-SOLUTION_CELL = ":::{admonition} Solution"               # a conceptual question's answer
+CHECK_CALL = re.compile(r"(check_\w+)\(\w+\)")  # a cell that only checks an answer
+SOLUTION_CELL = ":::{admonition} Solution"  # a conceptual question's answer
 
 
 def book_file(root: Path, name: str) -> Path:
@@ -40,9 +40,11 @@ def book_file(root: Path, name: str) -> Path:
     book's root folder."""
     path = Path(root) / name
     if not path.is_file():
-        raise FileNotFoundError(f"{Path(root).resolve()} is not the book's root folder (it has no {name}): "
-                                "run the command from the folder that holds _config.yml and _toc.yml, "
-                                "or give that folder with --root")
+        raise FileNotFoundError(
+            f"{Path(root).resolve()} is not the book's root folder (it has no {name}): "
+            "run the command from the folder that holds _config.yml and _toc.yml, "
+            "or give that folder with --root"
+        )
     return path
 
 
@@ -59,8 +61,10 @@ def read_notebook(path: Path) -> nbformat.NotebookNode:
         return nbformat.read(path, as_version=4)
     except Exception as err:  # nbformat's and json's many ways of saying "not a notebook"
         reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise ValueError(f"{path} is not a readable notebook ({reason[:160]}); restore it (e.g. "
-                         f"`git checkout -- {path}`) or fix its JSON, then try again") from None
+        raise ValueError(
+            f"{path} is not a readable notebook ({reason[:160]}); restore it (e.g. "
+            f"`git checkout -- {path}`) or fix its JSON, then try again"
+        ) from None
 
 
 def chapter_paths(root: Path) -> list[Path]:
@@ -85,16 +89,18 @@ def badge_markdown(config: dict, notebook: Path) -> str:
 def install_source(config: dict) -> str:
     """The install cell: on Colab, pip-install `vitbook` from the repository and stop
     right there, with a message saying what to check, if that fails."""
-    return ("# On Colab, install the book's helpers (`vitbook`); elsewhere, do nothing.\n"
-            "import subprocess, sys\n"
-            "if \"google.colab\" in sys.modules:\n"
-            f"    source = \"git+{config['repository']['url']}\"\n"
-            "    pip = [sys.executable, \"-m\", \"pip\", \"install\", \"-q\", f\"vitbook @ {source}\"]\n"
-            "    if subprocess.run(pip).returncode:\n"
-            "        raise RuntimeError(f\"Installing the book's helpers from {source} failed (pip's \"\n"
-            "                           \"message is above). Check that the runtime is connected to \"\n"
-            "                           \"the internet and that this address opens in a browser, \"\n"
-            "                           \"then run this cell again. The chapter cannot run without it.\")")
+    return (
+        "# On Colab, install the book's helpers (`vitbook`); elsewhere, do nothing.\n"
+        "import subprocess, sys\n"
+        'if "google.colab" in sys.modules:\n'
+        f'    source = "git+{config["repository"]["url"]}"\n'
+        '    pip = [sys.executable, "-m", "pip", "install", "-q", f"vitbook @ {source}"]\n'
+        "    if subprocess.run(pip).returncode:\n"
+        "        raise RuntimeError(f\"Installing the book's helpers from {source} failed (pip's \"\n"
+        '                           "message is above). Check that the runtime is connected to "\n'
+        '                           "the internet and that this address opens in a browser, "\n'
+        '                           "then run this cell again. The chapter cannot run without it.")'
+    )
 
 
 def sync_notebook(nb: nbformat.NotebookNode, config: dict, notebook: Path) -> bool:
@@ -172,8 +178,10 @@ def cell_timeout(nb: nbformat.NotebookNode) -> int:
     for cell in nb.cells:
         times = cell.get("metadata", {}).get("execution", {})
         if "iopub.execute_input" in times and "shell.execute_reply" in times:
-            start, end = (datetime.datetime.fromisoformat(times[k].replace("Z", "+00:00"))
-                          for k in ("iopub.execute_input", "shell.execute_reply"))
+            start, end = (
+                datetime.datetime.fromisoformat(times[k].replace("Z", "+00:00"))
+                for k in ("iopub.execute_input", "shell.execute_reply")
+            )
             seconds.append((end - start).total_seconds())
     return min(3600, max(300, round(10 * max(seconds)))) if seconds else 900
 
@@ -186,15 +194,22 @@ def execute(nb: nbformat.NotebookNode, path: Path, allow_errors: bool = False) -
     from nbclient.exceptions import CellTimeoutError
 
     timeout, current = cell_timeout(nb), {}
-    client = NotebookClient(nb, timeout=timeout, kernel_name="python3", allow_errors=allow_errors,
-                            resources={"metadata": {"path": str(Path(path).parent)}})
+    client = NotebookClient(
+        nb,
+        timeout=timeout,
+        kernel_name="python3",
+        allow_errors=allow_errors,
+        resources={"metadata": {"path": str(Path(path).parent)}},
+    )
     client.on_cell_execute = lambda cell, cell_index: current.update(index=cell_index)
     try:
         client.execute()
     except CellTimeoutError:
-        raise TimeoutError(f"{path}: cell {current.get('index')} (counting from 0) ran longer than "
-                           f"{timeout} s (ten times the notebook's slowest cell in its last run) and was "
-                           "stopped; run it again, and if it hangs again, look at that cell") from None
+        raise TimeoutError(
+            f"{path}: cell {current.get('index')} (counting from 0) ran longer than "
+            f"{timeout} s (ten times the notebook's slowest cell in its last run) and was "
+            "stopped; run it again, and if it hangs again, look at that cell"
+        ) from None
 
 
 def pytest_runtest_setup(item) -> None:
@@ -229,17 +244,20 @@ def run(root: Path, notebooks: list[Path], out: Path | None = None, allow_errors
 
 
 def parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m vitbook.book",
-                                     description="Run from the book's root folder.")
+    parser = argparse.ArgumentParser(prog="python -m vitbook.book", description="Run from the book's root folder.")
     parser.add_argument("--root", type=Path, default=Path.cwd(), help="the book's root (default: .)")
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("sync", help="write badges, install cells and nbgrader metadata from _config.yml")
     runner = commands.add_parser("run", help="execute notebooks top to bottom (default: every chapter)")
     runner.add_argument("notebooks", nargs="*", type=Path)
-    runner.add_argument("--out", type=Path, help="save the executed copies into this folder "
-                        "instead of overwriting the notebooks (for grading)")
-    runner.add_argument("--allow-errors", action="store_true",
-                        help="keep going past failing cells (a student's unfinished exercise)")
+    runner.add_argument(
+        "--out",
+        type=Path,
+        help="save the executed copies into this folder instead of overwriting the notebooks (for grading)",
+    )
+    runner.add_argument(
+        "--allow-errors", action="store_true", help="keep going past failing cells (a student's unfinished exercise)"
+    )
     return parser
 
 

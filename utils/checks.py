@@ -31,8 +31,11 @@ def as_int(value, name: str, least: int | None = None) -> int:
         number = None
     if number is None or least is not None and number < least:
         kind = {None: "an integer", 1: "a positive integer"}.get(least, f"an integer >= {least}")
-        hint = ("; it is a float: use int(...), or divide with // (56 // 4 is 14, 56 / 4 is 14.0)"
-                if isinstance(value, float) or type(value).__name__.startswith("float") else "")
+        hint = (
+            "; it is a float: use int(...), or divide with // (56 // 4 is 14, 56 / 4 is 14.0)"
+            if isinstance(value, float) or type(value).__name__.startswith("float")
+            else ""
+        )
         raise ValueError(f"{name} must be {kind}, not {value!r}{hint}")
     return number
 
@@ -50,23 +53,29 @@ def check_shape(x, expected: Sequence[int | None], name: str = "tensor", *, quie
     __tracebackhide__ = True  # pytest and IPython show the caller's line, not this one
     expected = tuple(expected)
     if not hasattr(x, "shape"):
-        raise ShapeError(f"{name} should be a tensor of shape {_fmt_shape(expected)}, "
-                         f"but it is {type(x).__name__}: {x!r:.60}")
+        raise ShapeError(
+            f"{name} should be a tensor of shape {_fmt_shape(expected)}, but it is {type(x).__name__}: {x!r:.60}"
+        )
     shape = tuple(x.shape)
     if len(shape) != len(expected):
-        raise ShapeError(f"{name} has {len(shape)} dimensions, shape {_fmt_shape(shape)}, "
-                         f"but should have {len(expected)}: {_fmt_shape(expected)}")
-    wrong = [f"dim {i} is {got}, expected {want}"
-             for i, (got, want) in enumerate(zip(shape, expected)) if want is not None and got != want]
+        raise ShapeError(
+            f"{name} has {len(shape)} dimensions, shape {_fmt_shape(shape)}, "
+            f"but should have {len(expected)}: {_fmt_shape(expected)}"
+        )
+    wrong = [
+        f"dim {i} is {got}, expected {want}"
+        for i, (got, want) in enumerate(zip(shape, expected))
+        if want is not None and got != want
+    ]
     if wrong:
-        raise ShapeError(f"{name} has shape {_fmt_shape(shape)}, expected {_fmt_shape(expected)}: "
-                         + "; ".join(wrong))
+        raise ShapeError(f"{name} has shape {_fmt_shape(shape)}, expected {_fmt_shape(expected)}: " + "; ".join(wrong))
     if not quiet:
         print(f"✓ {name}: {_fmt_shape(shape)}")
 
 
-def check_close(actual, expected, name: str = "actual", *, atol: float = 1e-5,
-                rtol: float = 1e-5, quiet: bool = False) -> None:
+def check_close(
+    actual, expected, name: str = "actual", *, atol: float = 1e-5, rtol: float = 1e-5, quiet: bool = False
+) -> None:
     """Raise MismatchError unless `actual` equals `expected` within atol + rtol * |expected|.
 
     The error names the largest absolute difference, where it is, both values there, and
@@ -76,8 +85,10 @@ def check_close(actual, expected, name: str = "actual", *, atol: float = 1e-5,
     actual = torch.as_tensor(actual).detach()
     expected = torch.as_tensor(expected, device=actual.device).detach()
     if actual.shape != expected.shape:
-        raise ShapeError(f"{name} has shape {_fmt_shape(actual.shape)}, expected "
-                         f"{_fmt_shape(expected.shape)}; they cannot be compared")
+        raise ShapeError(
+            f"{name} has shape {_fmt_shape(actual.shape)}, expected "
+            f"{_fmt_shape(expected.shape)}; they cannot be compared"
+        )
     a, e = actual.double(), expected.double()
     diff = (a - e).abs()
     diff[(a == e) | (torch.isnan(a) & torch.isnan(e))] = 0  # same inf, or NaN in the same place
@@ -90,7 +101,8 @@ def check_close(actual, expected, name: str = "actual", *, atol: float = 1e-5,
         raise MismatchError(
             f"{name} differs from the expected values: max |difference| = {max_diff:.3g} at index "
             f"{where} (got {a.flatten()[flat].item():.6g}, expected {e.flatten()[flat].item():.6g}); "
-            f"{int(bad.sum()):,} of {bad.numel():,} elements are outside atol={atol:g}, rtol={rtol:g}")
+            f"{int(bad.sum()):,} of {bad.numel():,} elements are outside atol={atol:g}, rtol={rtol:g}"
+        )
     if not quiet:
         print(f"✓ {name}: equal within atol={atol:g}, rtol={rtol:g}")
 
@@ -104,7 +116,12 @@ def show_error(make_it_fail, width: int = 72) -> None:
         make_it_fail()
     except (ValueError, TypeError, IndexError) as err:
         message = f"{type(err).__name__}: {err}"
-        print("\n".join(textwrap.fill(line, width, subsequent_indent="    ") if line.strip() else line
-                        for line in message.splitlines()) + "\n")
+        print(
+            "\n".join(
+                textwrap.fill(line, width, subsequent_indent="    ") if line.strip() else line
+                for line in message.splitlines()
+            )
+            + "\n"
+        )
         return
     raise AssertionError("expected a ValueError, TypeError or IndexError, but the call succeeded")

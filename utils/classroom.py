@@ -69,17 +69,20 @@ def check_no_solutions_lost(root: Path, out: Path, names: list[str]) -> None:
     for chapter in chapter_paths(root):
         source = (root / chapter).resolve()
         if out == source.parent or out in source.parents:
-            raise ValueError(f"{out} holds the book's chapters ({chapter}): student copies written "
-                             "there would replace them and their solutions. Choose another folder, "
-                             "e.g. students/")
+            raise ValueError(
+                f"{out} holds the book's chapters ({chapter}): student copies written "
+                "there would replace them and their solutions. Choose another folder, "
+                "e.g. students/"
+            )
     for name in names:
         if (out / name).is_file() and holds_solutions(read_notebook(out / name)):
-            raise ValueError(f"{out / name} holds solutions (it is a chapter, not a student copy): "
-                             "it would be lost. Choose another folder, e.g. students/")
+            raise ValueError(
+                f"{out / name} holds solutions (it is a chapter, not a student copy): "
+                "it would be lost. Choose another folder, e.g. students/"
+            )
 
 
-def _target(root: Path, out: Path, repository_url: str | None,
-            path_in_repository: str | None) -> tuple[dict, Path]:
+def _target(root: Path, out: Path, repository_url: str | None, path_in_repository: str | None) -> tuple[dict, Path]:
     """The config with the copies' repository, and the copies' folder inside it."""
     config = load_config(root)
     if repository_url:
@@ -93,8 +96,9 @@ def _target(root: Path, out: Path, repository_url: str | None,
         return config, Path(out.name)  # outside the book: assume it becomes a top-level folder
 
 
-def relink(root: Path, folder: Path, repository_url: str | None = None,
-           path_in_repository: str | None = None) -> list[Path]:
+def relink(
+    root: Path, folder: Path, repository_url: str | None = None, path_in_repository: str | None = None
+) -> list[Path]:
     """Point the badge and install cell of every notebook in `folder` (e.g. nbgrader's
     release/ASSIGNMENT) at that notebook itself; nothing else in them changes."""
     config, prefix = _target(root, folder, repository_url, path_in_repository)
@@ -109,8 +113,9 @@ def relink(root: Path, folder: Path, repository_url: str | None = None,
     return notebooks
 
 
-def write_student_copies(root: Path, out: Path, repository_url: str | None = None,
-                         path_in_repository: str | None = None) -> list[Path]:
+def write_student_copies(
+    root: Path, out: Path, repository_url: str | None = None, path_in_repository: str | None = None
+) -> list[Path]:
     """Write a student copy of every chapter of the book at `root` into `out`."""
     config, prefix = _target(root, out, repository_url, path_in_repository)
     check_no_solutions_lost(root, out, [chapter.name for chapter in chapter_paths(root)])
@@ -126,16 +131,24 @@ def write_student_copies(root: Path, out: Path, repository_url: str | None = Non
 
 
 def parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m vitbook.classroom",
-                                     description="Write student copies of every chapter.")
+    parser = argparse.ArgumentParser(
+        prog="python -m vitbook.classroom", description="Write student copies of every chapter."
+    )
     parser.add_argument("out", type=Path, help="folder for the student notebooks, e.g. students/")
     parser.add_argument("--root", type=Path, default=Path.cwd(), help="the book's root (default: .)")
-    parser.add_argument("--repository-url", help="GitHub repository the copies will live in "
-                        "(default: the book's, from _config.yml)")
-    parser.add_argument("--path-in-repository", help="the copies' folder inside that repository "
-                        "(default: OUT's path relative to the book, or its name)")
-    parser.add_argument("--relink", action="store_true", help="OUT already holds student versions "
-                        "(nbgrader's release/ASSIGNMENT): only point their Colab badges at them")
+    parser.add_argument(
+        "--repository-url", help="GitHub repository the copies will live in (default: the book's, from _config.yml)"
+    )
+    parser.add_argument(
+        "--path-in-repository",
+        help="the copies' folder inside that repository (default: OUT's path relative to the book, or its name)",
+    )
+    parser.add_argument(
+        "--relink",
+        action="store_true",
+        help="OUT already holds student versions "
+        "(nbgrader's release/ASSIGNMENT): only point their Colab badges at them",
+    )
     return parser
 
 

@@ -27,18 +27,19 @@ from pathlib import Path
 import numpy as np
 import torch
 
-CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-           "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
+CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
 # Per-pixel mean and standard deviation of the training images, scaled to [0, 1].
 MEAN, STD = 0.2860, 0.3530
 
 DEBIAN_DIR = Path("/usr/share/datasets/fashion-mnist")
 _PREFIX = {"train": "train", "test": "t10k"}
 _IMAGES_MAGIC, _LABELS_MAGIC = 2051, 2049  # IDX: unsigned bytes, 3 dims / 1 dim
-_FIX = ("Fix it with one of:\n"
-        "  - sudo apt-get install dataset-fashion-mnist   (Debian/Ubuntu, offline copy)\n"
-        "  - set VITBOOK_DATA (or pass root=...) to a folder holding the four "
-        "*-ubyte.gz files")
+_FIX = (
+    "Fix it with one of:\n"
+    "  - sudo apt-get install dataset-fashion-mnist   (Debian/Ubuntu, offline copy)\n"
+    "  - set VITBOOK_DATA (or pass root=...) to a folder holding the four "
+    "*-ubyte.gz files"
+)
 
 
 class DatasetError(RuntimeError):
@@ -66,8 +67,10 @@ def split_off(data: FashionMNIST, n: int, seed: int = 0) -> tuple[FashionMNIST, 
     if not 0 < n < len(data):
         raise ValueError(f"cannot hold out {n} of {len(data)} images")
     order = torch.randperm(len(data), generator=torch.Generator().manual_seed(seed))
+
     def part(idx):
         return FashionMNIST(data.images[idx], data.labels[idx], data.classes, data.source)
+
     return part(order[n:]), part(order[:n])
 
 
@@ -81,9 +84,11 @@ def balanced_subset(data: FashionMNIST, fraction: float, seed: int = 0) -> Fashi
     per_class = [int(fraction * n + 1e-9) for n in counts.tolist()]  # 0.29 * 100 is 28.99...
     if any(k < 1 for k, n in zip(per_class, counts.tolist()) if n):
         smallest = counts[counts > 0].min().item()
-        raise ValueError(f"fraction {fraction} of {len(data)} images leaves a class without any "
-                         f"image (the smallest class has {smallest}): use a fraction >= "
-                         f"{1 / smallest:.2g}")
+        raise ValueError(
+            f"fraction {fraction} of {len(data)} images leaves a class without any "
+            f"image (the smallest class has {smallest}): use a fraction >= "
+            f"{1 / smallest:.2g}"
+        )
     order = torch.randperm(len(data), generator=torch.Generator().manual_seed(seed))
     picked = torch.cat([order[data.labels[order] == c][:k] for c, k in enumerate(per_class)])
     picked = picked.sort().values
@@ -94,15 +99,16 @@ def only_classes(data: FashionMNIST, classes) -> FashionMNIST:
     """The images of `classes` (class indices), relabelled 0, 1, ... in the order given:
     chapter 9 pretrains on some classes and transfers to the others."""
     classes = list(classes)
-    if not classes or len(set(classes)) != len(classes) or not all(
-            isinstance(c, int) and not isinstance(c, bool) and 0 <= c < len(data.classes) for c in classes):
-        raise ValueError(f"classes must be distinct class indices from 0 to {len(data.classes) - 1}, "
-                         f"not {classes!r}")
+    if (
+        not classes
+        or len(set(classes)) != len(classes)
+        or not all(isinstance(c, int) and not isinstance(c, bool) and 0 <= c < len(data.classes) for c in classes)
+    ):
+        raise ValueError(f"classes must be distinct class indices from 0 to {len(data.classes) - 1}, not {classes!r}")
     relabel = torch.full((len(data.classes),), -1, dtype=data.labels.dtype)
     relabel[classes] = torch.arange(len(classes), dtype=data.labels.dtype)
     keep = relabel[data.labels] >= 0
-    return FashionMNIST(data.images[keep], relabel[data.labels[keep]], [data.classes[c] for c in classes],
-                        data.source)
+    return FashionMNIST(data.images[keep], relabel[data.labels[keep]], [data.classes[c] for c in classes], data.source)
 
 
 def cache_dir() -> Path:
@@ -115,8 +121,9 @@ def standardize(images: torch.Tensor) -> torch.Tensor:
     return (images.float() / 255 - MEAN) / STD
 
 
-def load_fashion_mnist(split: str = "train", root: str | os.PathLike | None = None, *,
-                       normalize: bool = False, download: bool = True) -> FashionMNIST:
+def load_fashion_mnist(
+    split: str = "train", root: str | os.PathLike | None = None, *, normalize: bool = False, download: bool = True
+) -> FashionMNIST:
     """Load the `split` ("train": 60,000 images, "test": 10,000) as tensors.
 
     See the module docstring for where it looks. `download=False` never touches the
@@ -142,29 +149,39 @@ def load_fashion_mnist(split: str = "train", root: str | os.PathLike | None = No
             tried.append(f"download through torchvision: failed ({type(err).__name__}: {err})")
     else:
         tried.append("download: not attempted (download=False)")
-    raise DatasetError(f"Fashion-MNIST ({split}) was not found. Tried, in order:\n"
-                       + "\n".join(f"  {i}. {t}" for i, t in enumerate(tried, 1)) + "\n" + _FIX)
+    raise DatasetError(
+        f"Fashion-MNIST ({split}) was not found. Tried, in order:\n"
+        + "\n".join(f"  {i}. {t}" for i, t in enumerate(tried, 1))
+        + "\n"
+        + _FIX
+    )
 
 
 def _named_split(folder: Path, split: str, named: str) -> tuple[Path, Path]:
     """The (images, labels) files of `split` in the folder the user named as `named`, or a
     DatasetError naming the folder and what is missing there."""
     if not folder.exists():
-        raise DatasetError(f"{named}={str(folder)!r} does not exist. Give the folder that holds "
-                           f"the four Fashion-MNIST *-ubyte.gz files (or unset {named} to let "
-                           "the book look in its usual places)")
+        raise DatasetError(
+            f"{named}={str(folder)!r} does not exist. Give the folder that holds "
+            f"the four Fashion-MNIST *-ubyte.gz files (or unset {named} to let "
+            "the book look in its usual places)"
+        )
     if not folder.is_dir():
-        raise DatasetError(f"{named}={str(folder)!r} is a file; give the folder that holds it "
-                           f"and the other Fashion-MNIST files: {str(folder.parent)!r}")
+        raise DatasetError(
+            f"{named}={str(folder)!r} is a file; give the folder that holds it "
+            f"and the other Fashion-MNIST files: {str(folder.parent)!r}"
+        )
     found = _find_split(folder, split)
     if found:
         return found
     wanted = [f"{_PREFIX[split]}-{kind}-ubyte[.gz]" for kind in ("images-idx3", "labels-idx1")]
     present = sorted(p.name for p in folder.iterdir())[:8]
-    raise DatasetError(f"{named}={str(folder)!r} does not hold the {split} split: expected "
-                       f"{' and '.join(wanted)} in it (or in its FashionMNIST/raw/ folder), "
-                       f"found {present or 'an empty folder'}. Put the files there, or unset "
-                       f"{named} to let the book look in its usual places")
+    raise DatasetError(
+        f"{named}={str(folder)!r} does not hold the {split} split: expected "
+        f"{' and '.join(wanted)} in it (or in its FashionMNIST/raw/ folder), "
+        f"found {present or 'an empty folder'}. Put the files there, or unset "
+        f"{named} to let the book look in its usual places"
+    )
 
 
 def _find_split(folder: Path, split: str) -> tuple[Path, Path] | None:
@@ -186,14 +203,19 @@ def _read_split(images_file: Path, labels_file: Path, *, normalize: bool) -> Fas
     if images.shape[1:] != (28, 28):
         raise DatasetError(f"{images_file}: images are {images.shape[1:]}, Fashion-MNIST's are (28, 28)")
     if len(images) != len(labels):
-        raise DatasetError(f"{images_file} holds {len(images)} images but {labels_file} "
-                           f"holds {len(labels)} labels; one of them is damaged")
+        raise DatasetError(
+            f"{images_file} holds {len(images)} images but {labels_file} "
+            f"holds {len(labels)} labels; one of them is damaged"
+        )
     if labels.size and labels.max() >= len(CLASSES):
         raise DatasetError(f"{labels_file}: label {labels.max()} is out of range 0..9")
     images_t = torch.from_numpy(images).unsqueeze(1)  # (N, 1, 28, 28)
-    return FashionMNIST(images=standardize(images_t) if normalize else images_t,
-                        labels=torch.from_numpy(labels.astype(np.int64)),
-                        classes=CLASSES, source=images_file.parent)
+    return FashionMNIST(
+        images=standardize(images_t) if normalize else images_t,
+        labels=torch.from_numpy(labels.astype(np.int64)),
+        classes=CLASSES,
+        source=images_file.parent,
+    )
 
 
 def read_idx(path: Path, magic: int) -> np.ndarray:
@@ -208,13 +230,11 @@ def read_idx(path: Path, magic: int) -> np.ndarray:
         raise DatasetError(f"{path} is truncated: {len(raw)} bytes, shorter than its header")
     found = int.from_bytes(raw[:4], "big")
     if found != magic:
-        raise DatasetError(f"{path} is not an IDX file of the expected kind: magic number "
-                           f"{found}, expected {magic}")
-    shape = tuple(int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
+        raise DatasetError(f"{path} is not an IDX file of the expected kind: magic number {found}, expected {magic}")
+    shape = tuple(int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
     expected = header + int(np.prod(shape))
     if len(raw) != expected:
-        raise DatasetError(f"{path} is truncated or damaged: {len(raw)} bytes, expected "
-                           f"{expected} for shape {shape}")
+        raise DatasetError(f"{path} is truncated or damaged: {len(raw)} bytes, expected {expected} for shape {shape}")
     return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(shape).copy()  # writable
 
 

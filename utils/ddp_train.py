@@ -29,15 +29,14 @@ from torch.distributed.elastic.multiprocessing.errors import record
 from .checks import as_int
 from .device import seed_everything
 from .distributed import backend_for, check_batch_size, rank_and_world, start, stop
-from .experiments import splits
 from .pretrained import build
-from .runs import recorded_run
-from .train import QUICK_RECIPE, save_checkpoint, train, write_atomically
+from .train import QUICK_RECIPE, save_checkpoint, splits, train, write_atomically
 from .vit import QUICK_CONFIG
 
 
 def _at_least(least: int):
     """An argparse type: a whole number >= `least`, refused with a one-line reason."""
+
     def whole_number(text: str) -> int:
         try:
             value = int(text)
@@ -46,28 +45,33 @@ def _at_least(least: int):
         if value < least:
             raise argparse.ArgumentTypeError(f"must be at least {least}, not {value}")
         return value
+
     return whole_number
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="torchrun --nproc-per-node N -m vitbook.ddp_train",
-                                description="Train the quick ViT (QUICK_CONFIG, QUICK_RECIPE) with DDP; "
-                                            "rank 0 writes the result as JSON.")
+    p = argparse.ArgumentParser(
+        prog="torchrun --nproc-per-node N -m vitbook.ddp_train",
+        description="Train the quick ViT (QUICK_CONFIG, QUICK_RECIPE) with DDP; rank 0 writes the result as JSON.",
+    )
     p.add_argument("--out", required=True, help="the JSON file rank 0 writes")
     p.add_argument("--weights", help="also write the trained weights here (rank 0)")
-    p.add_argument("--steps", type=_at_least(1),
-                   help="stop after this many optimiser steps (default: the epochs)")
+    p.add_argument("--steps", type=_at_least(1), help="stop after this many optimiser steps (default: the epochs)")
     p.add_argument("--epochs", type=_at_least(1), default=1)
     p.add_argument("--batch-size", type=_at_least(1), default=QUICK_RECIPE.batch_size, help="the global batch")
-    p.add_argument("--eval-images", type=_at_least(1), default=1000,
-                   help="validation images evaluated after each epoch")
-    p.add_argument("--train-images", type=_at_least(1),
-                   help="train on the first N training images only (the tests)")
-    p.add_argument("--checkpoint", help="rank 0 saves the training state here after every epoch; a run "
-                                        "started again with the same options resumes from it")
+    p.add_argument(
+        "--eval-images", type=_at_least(1), default=1000, help="validation images evaluated after each epoch"
+    )
+    p.add_argument("--train-images", type=_at_least(1), help="train on the first N training images only (the tests)")
+    p.add_argument(
+        "--checkpoint",
+        help="rank 0 saves the training state here after every epoch; a run "
+        "started again with the same options resumes from it",
+    )
     p.add_argument("--seed", type=_at_least(0), default=0)
-    p.add_argument("--device", default="cpu", choices=("cpu", "cuda"),
-                   help="cpu (gloo) or cuda (nccl, one GPU a process)")
+    p.add_argument(
+        "--device", default="cpu", choices=("cpu", "cuda"), help="cpu (gloo) or cuda (nccl, one GPU a process)"
+    )
     p.add_argument("--fail-at-step", type=_at_least(0), help="rank 1 fails on purpose at this step (the tests)")
     return p
 
@@ -90,15 +94,30 @@ def main(argv: list[str] | None = None) -> None:
 
         seed_everything(args.seed)
         model = build(QUICK_CONFIG)
-        history = train(model, train_data, validation.first(args.eval_images), recipe, seed=args.seed,
-                        on_step=on_step, progress=rank == 0, checkpoint=args.checkpoint,
-                        resume=args.checkpoint is not None)
+        history = train(
+            model,
+            train_data,
+            validation.first(args.eval_images),
+            recipe,
+            seed=args.seed,
+            on_step=on_step,
+            progress=rank == 0,
+            checkpoint=args.checkpoint,
+            resume=args.checkpoint is not None,
+        )
         if rank == 0:
             steps, images = steps_and_images(args.steps, len(train_data), recipe)
-            result = {"processes": world, "backend": backend_for(device), "device": str(device),
-                      "torch_threads": torch.get_num_threads(), "recipe": asdict(recipe), "steps": steps,
-                      "seconds": history.seconds[-1], "images_per_s": images / history.seconds[-1],
-                      "history": asdict(history)}
+            result = {
+                "processes": world,
+                "backend": backend_for(device),
+                "device": str(device),
+                "torch_threads": torch.get_num_threads(),
+                "recipe": asdict(recipe),
+                "steps": steps,
+                "seconds": history.seconds[-1],
+                "images_per_s": images / history.seconds[-1],
+                "history": asdict(history),
+            }
             write_atomically(args.out, lambda tmp: Path(tmp).write_text(json.dumps(result, indent=1)))
             if args.weights:
                 save_checkpoint(args.weights, model=model.state_dict())
@@ -121,25 +140,32 @@ def _check_options(processes: int, options: tuple[str, ...], device: str) -> Non
     line with the command's own parser's message, or a batch that does not split over them."""
     wrong = [o for o in options if not isinstance(o, str)]
     if wrong:
-        raise TypeError(f"launch's options are command-line strings, e.g. \"--steps\", \"10\"; "
-                        f"{wrong[0]!r} is not one: pass str({wrong[0]!r})")
+        raise TypeError(
+            f'launch\'s options are command-line strings, e.g. "--steps", "10"; '
+            f"{wrong[0]!r} is not one: pass str({wrong[0]!r})"
+        )
     p = parser()
 
     def refuse(message: str):
-        raise ValueError(f"vitbook.ddp_train refuses the options {' '.join(options)!r}: {message} "
-                         "(see python -m vitbook.ddp_train --help)")
+        raise ValueError(
+            f"vitbook.ddp_train refuses the options {' '.join(options)!r}: {message} "
+            "(see python -m vitbook.ddp_train --help)"
+        )
+
     p.error = refuse
     args = p.parse_args(["--out", "-", "--device", device, *options])
     if args.out != "-" or args.device != device:
-        raise ValueError("launch itself sets --out (it returns the result) and --device (its device=...): "
-                         "leave them out of the options")
+        raise ValueError(
+            "launch itself sets --out (it returns the result) and --device (its device=...): "
+            "leave them out of the options"
+        )
     check_batch_size(args.batch_size, processes)
 
 
 def _first_failure(output: str) -> str:
     """From torchrun's output: ': rank R: the error it raised', then torchrun's summary of
     that first failure (its "Root Cause"), or the output's end when there is none."""
-    cause = output[output.index("Root Cause"):] if "Root Cause" in output else output[-3000:]
+    cause = output[output.index("Root Cause") :] if "Root Cause" in output else output[-3000:]
     rank = re.search(r"^\s*rank\s*: (\d+)", cause, re.MULTILINE)
     errors = re.findall(r"^\s*(\w+(?:Error|Exception|Interrupt): .*)$", cause, re.MULTILINE)
     said = f"rank {rank[1]}: {errors[-1]}" if rank and errors else "see torchrun's account below"
@@ -155,39 +181,28 @@ def launch(processes: int, *options: str, device: str = "cpu", timeout: float = 
     _check_options(processes, options, device)
     with tempfile.TemporaryDirectory() as folder:
         out = Path(folder) / "result.json"
-        command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node",
-                   str(processes), "-m", "vitbook.ddp_train", "--out", str(out), "--device", device, *options]
+        command = [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nproc-per-node",
+            str(processes),
+            "-m",
+            "vitbook.ddp_train",
+            "--out",
+            str(out),
+            "--device",
+            device,
+            *options,
+        ]
         done = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
         output = done.stdout + done.stderr
         if done.returncode != 0:
-            raise RuntimeError(f"torchrun with {processes} process(es) failed (exit code {done.returncode})"
-                               + _first_failure(output))
+            raise RuntimeError(
+                f"torchrun with {processes} process(es) failed (exit code {done.returncode})" + _first_failure(output)
+            )
         return json.loads(out.read_text()), output
-
-
-DDP_THROUGHPUT = dict(processes=(1, 2), steps=100, rounds=3)
-
-
-def process_counts(device: torch.device) -> tuple[int, ...]:
-    """The numbers of processes `ddp_throughput` compares: DDP_THROUGHPUT's on the CPU; on
-    CUDA, one process a GPU, so those of them that the GPUs here allow (at least 1)."""
-    if device.type != "cuda":
-        return DDP_THROUGHPUT["processes"]
-    return tuple(n for n in DDP_THROUGHPUT["processes"] if n <= torch.cuda.device_count()) or (1,)
-
-
-@recorded_run("ddp_throughput", "training images/s of the quick ViT under DDP with 1 and 2 processes "
-              "started by torchrun (on CUDA, one a GPU: as many as there are GPUs; global batch 128, "
-              "100 steps each, alternating rounds)")
-def ddp_throughput(device, parts, progress):
-    counts, steps, rounds = process_counts(device), DDP_THROUGHPUT["steps"], DDP_THROUGHPUT["rounds"]
-    name = {n: f"{n} process{'es' if n > 1 else ''}" for n in counts}
-    runs = {(n, r): parts.get(f"{name[n]}, round {r}", lambda n=n: launch(
-                n, "--steps", str(steps), "--eval-images", "100", device=device.type)[0])
-            for r in range(rounds) for n in counts}
-    return {name[n]: {"torch_threads": runs[n, 0]["torch_threads"], "steps": steps,
-                      "images_per_s": [runs[n, r]["images_per_s"] for r in range(rounds)]}
-            for n in counts}
 
 
 if __name__ == "__main__":

@@ -21,13 +21,17 @@ def get_device(device: torch.device | str | None = None) -> torch.device:
     except (RuntimeError, TypeError) as err:
         raise ValueError(f"{device!r} is not a device: use 'cpu' or 'cuda'") from err
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {str(device)!r} was asked for, but no CUDA device is present on "
-                         "this machine. The CPU works for everything in the book: use device='cpu' "
-                         "(or vitbook.device.get_device(), which picks CUDA only when there is a GPU)")
+        raise ValueError(
+            f"device {str(device)!r} was asked for, but no CUDA device is present on "
+            "this machine. The CPU works for everything in the book: use device='cpu' "
+            "(or vitbook.device.get_device(), which picks CUDA only when there is a GPU)"
+        )
     if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
-        raise ValueError(f"device {str(device)!r} was asked for, but this machine has "
-                         f"{torch.cuda.device_count()} CUDA device(s): cuda:0 ... "
-                         f"cuda:{torch.cuda.device_count() - 1}")
+        raise ValueError(
+            f"device {str(device)!r} was asked for, but this machine has "
+            f"{torch.cuda.device_count()} CUDA device(s): cuda:0 ... "
+            f"cuda:{torch.cuda.device_count() - 1}"
+        )
     return device
 
 

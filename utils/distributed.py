@@ -44,17 +44,21 @@ def start(device: torch.device | str | None = None, timeout_s: float = 120) -> t
         raise ValueError(f"timeout_s must be a positive number of seconds, not {timeout_s!r}")
     missing = [name for name in TORCHRUN_VARIABLES if name not in os.environ]
     if missing:
-        raise RuntimeError(f"{', '.join(missing)} not set: this is the code of one process of a "
-                           "distributed run, started by torchrun. Launch it as `torchrun "
-                           "--nproc-per-node N -m vitbook.ddp_train ...` (N processes on this "
-                           "machine), not with python directly")
+        raise RuntimeError(
+            f"{', '.join(missing)} not set: this is the code of one process of a "
+            "distributed run, started by torchrun. Launch it as `torchrun "
+            "--nproc-per-node N -m vitbook.ddp_train ...` (N processes on this "
+            "machine), not with python directly"
+        )
     device = get_device(device)
     if device.type == "cuda":
         local_rank = int(os.environ["LOCAL_RANK"])
         if local_rank >= torch.cuda.device_count():
-            raise RuntimeError(f"process {local_rank} of this machine has no GPU of its own: "
-                               f"{torch.cuda.device_count()} GPU(s) here; start at most that many "
-                               "processes per machine (--nproc-per-node)")
+            raise RuntimeError(
+                f"process {local_rank} of this machine has no GPU of its own: "
+                f"{torch.cuda.device_count()} GPU(s) here; start at most that many "
+                "processes per machine (--nproc-per-node)"
+            )
         device = torch.device("cuda", local_rank)
         torch.cuda.set_device(device)
     dist.init_process_group(backend_for(device), timeout=datetime.timedelta(seconds=timeout_s))
@@ -87,5 +91,7 @@ def check_batch_size(batch_size: int, world_size: int) -> None:
     the whole batch)."""
     batch_size = as_int(batch_size, "batch_size", least=1)
     if batch_size % as_int(world_size, "world_size (the number of processes)", least=1):
-        raise ValueError(f"a global batch of {batch_size} does not split evenly over {world_size} "
-                         f"processes; use a batch size divisible by {world_size}")
+        raise ValueError(
+            f"a global batch of {batch_size} does not split evenly over {world_size} "
+            f"processes; use a batch size divisible by {world_size}"
+        )

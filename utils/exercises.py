@@ -3,105 +3,24 @@
 Each check runs the answer on known inputs and either prints a short "correct" line or
 raises ExerciseError with a message that says what is wrong and what was expected. An
 unfinished answer (`NotImplementedError`, `None`, an error inside it) gets a message too,
-never a traceback from inside the check.
+never a traceback from inside the check (`vitbook.answers`).
 """
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
 
+from .answers import ExerciseError, as_indices, as_number, as_tensor, call, compare
 from .bias import receptive_field_widths
-from .checks import MismatchError, ShapeError, check_close, check_shape
 from .distributed import shard
 from .patches import patchify
 from .tokens import sincos_1d
 from .train import schedule_factor
 from .transfer import resample_positions
 from .vit import ViT
-
-
-class ExerciseError(AssertionError):
-    """The answer is not right yet; the message says why."""
-
-
-def _own_code(name: str, fn: Callable, package_fn: Callable | None) -> None:
-    """Refuse an answer that is the package's own solution, or that just calls it."""
-    __tracebackhide__ = True
-    target = getattr(fn, "func", fn)  # functools.partial
-    module = getattr(target, "__module__", None) or ""
-    calls_it = False
-    if package_fn is not None and hasattr(target, "__code__"):
-        names = target.__code__.co_names
-        enclosed = [getattr(cell, "cell_contents", None) for cell in target.__closure__ or ()]
-        calls_it = (any(target.__globals__.get(n) is package_fn for n in names)
-                    or any(obj is package_fn for obj in enclosed)
-                    or (package_fn.__name__ in names and "vitbook" in names))
-    if module.startswith("vitbook") or target is package_fn or calls_it:
-        own = f"vitbook's `{package_fn.__module__}.{package_fn.__name__}`" if package_fn else "vitbook's own code"
-        raise ExerciseError(f"{name} {'calls' if calls_it else 'is'} {own}: the exercise asks for your "
-                            "own code. Write the computation yourself (the package's version is "
-                            "what the check compares with)")
-
-
-def _call(name: str, fn: Callable, *args, package_fn: Callable | None = None, **kwargs):
-    """Run the student's `fn`, turning every way it can fail into an ExerciseError."""
-    __tracebackhide__ = True
-    if not callable(fn):
-        raise ExerciseError(f"{name} should be a function, but it is {type(fn).__name__}")
-    _own_code(name, fn, package_fn)
-    try:
-        result = fn(*args, **kwargs)
-    except NotImplementedError:
-        raise ExerciseError(f"{name} is not written yet: replace `raise NotImplementedError` "
-                            "with your code, run that cell, then run this check again") from None
-    except Exception as err:
-        arg_shapes = ", ".join(str(tuple(a.shape)) if hasattr(a, "shape") else repr(a) for a in args)
-        raise ExerciseError(f"{name}({arg_shapes}) raised {type(err).__name__}: {err}") from None
-    if result is None:
-        raise ExerciseError(f"{name} returned None: did you forget the `return`?")
-    return result
-
-
-def _tensor(name: str, result) -> torch.Tensor:
-    """`result` as a floating-point tensor, or an ExerciseError saying what type came."""
-    __tracebackhide__ = True
-    if not isinstance(result, torch.Tensor):
-        raise ExerciseError(f"{name} returned a {type(result).__name__}, expected a torch.Tensor")
-    if not result.is_floating_point() or result.dtype in (torch.float16, torch.bfloat16):
-        raise ExerciseError(f"{name} returned a tensor of dtype {result.dtype}, expected float32 "
-                            "(float64 is fine too): the values need full floating-point precision. "
-                            "Compute in float32, e.g. convert integer positions with .float()")
-    return result
-
-
-def _number(name: str, result, *, whole: bool = False) -> float:
-    """`result` as a number, whatever its Python type (int, float, a numpy scalar, a
-    one-element tensor), or an ExerciseError; `whole` numbers must have no fraction."""
-    __tracebackhide__ = True
-    kind = "a whole number" if whole else "a number"
-    if isinstance(result, (bool, str, bytes)) or (hasattr(result, "numel") and result.numel() != 1):
-        shape = f" of shape {tuple(result.shape)}" if hasattr(result, "shape") else ""
-        raise ExerciseError(f"{name} returned a {type(result).__name__}{shape}, expected {kind}")
-    try:
-        value = float(result)
-    except (TypeError, ValueError):
-        raise ExerciseError(f"{name} returned a {type(result).__name__}, expected {kind}") from None
-    if whole and value != int(value):
-        raise ExerciseError(f"{name} returned {value}, expected a whole number (a count has no fraction)")
-    return value
-
-
-def _compare(name: str, got, want: torch.Tensor, hint: str = "", atol: float = 1e-6) -> None:
-    __tracebackhide__ = True
-    got = _tensor(name, got)
-    try:
-        check_shape(got, tuple(want.shape), f"the result of {name}", quiet=True)
-        check_close(got.double(), want.double(), f"the result of {name}", atol=atol, rtol=0, quiet=True)
-    except (ShapeError, MismatchError) as err:
-        raise ExerciseError(f"{err}{hint}") from None
 
 
 def check_unpatchify(unpatchify: Callable) -> None:
@@ -111,10 +30,14 @@ def check_unpatchify(unpatchify: Callable) -> None:
     for channels, size, p in ((1, 28, 4), (1, 28, 7), (3, 12, 4)):
         images = torch.rand(2, channels, size, size, generator=gen)
         patches = patchify(images, p)
-        got = _call("unpatchify", unpatchify, patches, p, channels)
-        _compare("unpatchify", got, images,
-                 hint=f" (test case: {channels} channel(s), {size}x{size} images, patch size {p}; "
-                      "remember each patch is flattened in (channel, row, column) order)")
+        got = call("unpatchify", unpatchify, patches, p, channels)
+        compare(
+            "unpatchify",
+            got,
+            images,
+            hint=f" (test case: {channels} channel(s), {size}x{size} images, patch size {p}; "
+            "remember each patch is flattened in (channel, row, column) order)",
+        )
     print("✓ Correct: unpatchify(patchify(x)) == x in every test case.")
 
 
@@ -123,10 +46,15 @@ def check_sincos_1d(sincos: Callable) -> None:
     __tracebackhide__ = True
     for n, dim in ((7, 16), (50, 64)):
         positions = torch.arange(n)
-        got = _call("sincos", sincos, positions, dim, package_fn=sincos_1d)
-        _compare("sincos", got, sincos_1d(positions, dim), atol=1e-5,
-                 hint=f" (test case: {n} positions, width {dim}; channel i < dim/2 is "
-                      "sin(pos * 10000 ** (-i / (dim/2))), channel dim/2 + i the matching cos)")
+        got = call("sincos", sincos, positions, dim, package_fn=sincos_1d)
+        compare(
+            "sincos",
+            got,
+            sincos_1d(positions, dim),
+            atol=1e-5,
+            hint=f" (test case: {n} positions, width {dim}; channel i < dim/2 is "
+            "sin(pos * 10000 ** (-i / (dim/2))), channel dim/2 + i the matching cos)",
+        )
     print("✓ Correct: your sin-cos table matches for widths 16 and 64.")
 
 
@@ -139,10 +67,15 @@ def check_masked_attention(masked_attention: Callable) -> None:
     causal = torch.ones(5, 5, dtype=torch.bool).tril()
     banded = causal & ~torch.ones(5, 5, dtype=torch.bool).tril(-2)
     for label, mask in (("causal mask", causal), ("band mask", banded)):
-        got = _call("masked_attention", masked_attention, q, k, v, mask)
+        got = call("masked_attention", masked_attention, q, k, v, mask)
         want = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
-        _compare("masked_attention", got, want, atol=1e-5,
-                 hint=f" (test case: {label}; masked scores must become -inf before the softmax)")
+        compare(
+            "masked_attention",
+            got,
+            want,
+            atol=1e-5,
+            hint=f" (test case: {label}; masked scores must become -inf before the softmax)",
+        )
     print("✓ Correct: your masked attention equals F.scaled_dot_product_attention with attn_mask.")
 
 
@@ -153,27 +86,35 @@ def check_layer_norm(layer_norm: Callable) -> None:
     x = torch.randn(2, 5, 16, generator=gen) * 3 + 1
     weight, bias = torch.randn(16, generator=gen), torch.randn(16, generator=gen)
     for eps in (1e-6, 1e-1):
-        got = _call("layer_norm", layer_norm, x, weight, bias, eps)
-        _compare("layer_norm", got, F.layer_norm(x, (16,), weight, bias, eps), atol=1e-5,
-                 hint=f" (test case: eps={eps:g}; use the biased variance, "
-                      "x.var(dim=-1, unbiased=False), and add eps inside the square root)")
+        got = call("layer_norm", layer_norm, x, weight, bias, eps)
+        compare(
+            "layer_norm",
+            got,
+            F.layer_norm(x, (16,), weight, bias, eps),
+            atol=1e-5,
+            hint=f" (test case: eps={eps:g}; use the biased variance, "
+            "x.var(dim=-1, unbiased=False), and add eps inside the square root)",
+        )
     print("✓ Correct: your LayerNorm equals F.layer_norm.")
 
 
 def check_count_parameters(count_parameters: Callable) -> None:
     """Chapter 5: `count_parameters(**config)` -> the number of parameters of ViT(**config)."""
     __tracebackhide__ = True
-    configs = (dict(img_size=28, patch_size=4, dim=64, depth=2, num_heads=4, mlp_dim=128),
-               dict(img_size=32, patch_size=8, in_channels=3, num_classes=100, dim=96, depth=3,
-                    num_heads=3, mlp_dim=384))
+    configs = (
+        dict(img_size=28, patch_size=4, dim=64, depth=2, num_heads=4, mlp_dim=128),
+        dict(img_size=32, patch_size=8, in_channels=3, num_classes=100, dim=96, depth=3, num_heads=3, mlp_dim=384),
+    )
     for config in configs:
-        got = _number("count_parameters", _call("count_parameters", count_parameters, **config), whole=True)
+        got = as_number("count_parameters", call("count_parameters", count_parameters, **config), whole=True)
         want = sum(p.numel() for p in ViT(**config).parameters())
         if got != want:
-            raise ExerciseError(f"count_parameters({config}) returned {got:,.0f}, but that ViT has "
-                                f"{want:,} parameters (off by {got - want:+,.0f}). Count each part: "
-                                "patch conv, <cls>, positions, per block 2 LayerNorms + qkv + proj "
-                                "+ MLP, final LayerNorm, head; every layer has a bias")
+            raise ExerciseError(
+                f"count_parameters({config}) returned {got:,.0f}, but that ViT has "
+                f"{want:,} parameters (off by {got - want:+,.0f}). Count each part: "
+                "patch conv, <cls>, positions, per block 2 LayerNorms + qkv + proj "
+                "+ MLP, final LayerNorm, head; every layer has a bias"
+            )
     print("✓ Correct: your formula matches both models.")
 
 
@@ -183,13 +124,14 @@ def check_lr_schedule(lr_factor: Callable) -> None:
     __tracebackhide__ = True
     for total, warmup in ((100, 10), (1000, 0), (50, 50)):
         for step in sorted({0, warmup // 2, max(warmup - 1, 0), warmup, (warmup + total) // 2, total - 1}):
-            got = _number("lr_factor", _call("lr_factor", lr_factor, step, total, warmup,
-                                             package_fn=schedule_factor))
+            got = as_number("lr_factor", call("lr_factor", lr_factor, step, total, warmup, package_fn=schedule_factor))
             want = schedule_factor(step, total, warmup, "cosine")
             if abs(got - want) > 1e-6:
                 phase = "warm-up" if step < warmup else "cosine decay"
-                raise ExerciseError(f"lr_factor({step}, {total}, {warmup}) returned {got:.6f}, expected "
-                                    f"{want:.6f} (step {step} is in the {phase})")
+                raise ExerciseError(
+                    f"lr_factor({step}, {total}, {warmup}) returned {got:.6f}, expected "
+                    f"{want:.6f} (step {step} is in the {phase})"
+                )
     print("✓ Correct: your schedule warms up linearly and decays along a cosine.")
 
 
@@ -198,16 +140,26 @@ def check_attention_entropy(attention_entropy: Callable) -> None:
     the entropy in nats of each query's attention row, averaged over images and queries."""
     __tracebackhide__ = True
     gen = torch.Generator().manual_seed(0)
-    cases = (("uniform attention over 9 tokens, entropy log(9) everywhere", torch.full((2, 3, 4, 9, 9), 1 / 9)),
-             ("every token attending only to itself, entropy 0; 0 * log(0) must count as 0 "
-              "(torch.special.xlogy(w, w) does that)", torch.eye(9).expand(2, 3, 4, 9, 9)),
-             ("random attention rows", torch.randn(3, 2, 4, 10, 10, generator=gen).softmax(dim=-1)))
+    cases = (
+        ("uniform attention over 9 tokens, entropy log(9) everywhere", torch.full((2, 3, 4, 9, 9), 1 / 9)),
+        (
+            "every token attending only to itself, entropy 0; 0 * log(0) must count as 0 "
+            "(torch.special.xlogy(w, w) does that)",
+            torch.eye(9).expand(2, 3, 4, 9, 9),
+        ),
+        ("random attention rows", torch.randn(3, 2, 4, 10, 10, generator=gen).softmax(dim=-1)),
+    )
     for label, weights in cases:
-        got = _call("attention_entropy", attention_entropy, weights)
+        got = call("attention_entropy", attention_entropy, weights)
         want = -torch.special.xlogy(weights, weights).sum(dim=-1).mean(dim=(1, 3)) + 0.0  # no -0
-        _compare("attention_entropy", got, want, atol=1e-5,
-                 hint=f" (test case: {label}; weights are (layers, batch, heads, T, T), the "
-                      "result (layers, heads): sum over keys, then average over batch and queries)")
+        compare(
+            "attention_entropy",
+            got,
+            want,
+            atol=1e-5,
+            hint=f" (test case: {label}; weights are (layers, batch, heads, T, T), the "
+            "result (layers, heads): sum over keys, then average over batch and queries)",
+        )
     print("✓ Correct: your entropy matches for uniform, one-hot and random attention.")
 
 
@@ -215,25 +167,33 @@ def check_receptive_field(receptive_field: Callable) -> None:
     """Chapter 8: `receptive_field(layers)`: a list of (kernel, stride) pairs -> the width in
     pixels of one unit's input window after each layer (a list of whole numbers)."""
     __tracebackhide__ = True
-    cases = (("the book's ResNet: 3x3 stem, blocks of two 3x3 convolutions, strides 1, 2, 2",
-              [(3, 1), (3, 1), (3, 1), (3, 2), (3, 1), (3, 2), (3, 1)]),
-             ("a ViT's patch embedding: one 4x4 convolution of stride 4", [(4, 4)]),
-             ("a stack with a 2x2 pooling of stride 2 in the middle", [(3, 1), (3, 1), (2, 2), (3, 1), (5, 3), (3, 1)]))
+    cases = (
+        (
+            "the book's ResNet: 3x3 stem, blocks of two 3x3 convolutions, strides 1, 2, 2",
+            [(3, 1), (3, 1), (3, 1), (3, 2), (3, 1), (3, 2), (3, 1)],
+        ),
+        ("a ViT's patch embedding: one 4x4 convolution of stride 4", [(4, 4)]),
+        ("a stack with a 2x2 pooling of stride 2 in the middle", [(3, 1), (3, 1), (2, 2), (3, 1), (5, 3), (3, 1)]),
+    )
     for label, layers in cases:
-        got = _call("receptive_field", receptive_field, list(layers), package_fn=receptive_field_widths)
+        got = call("receptive_field", receptive_field, list(layers), package_fn=receptive_field_widths)
         want = receptive_field_widths(layers)
         if isinstance(got, torch.Tensor):
             got = got.tolist()
         if not hasattr(got, "__len__") or len(got) != len(want):
-            raise ExerciseError(f"receptive_field({layers}) returned {got!r}, expected one width per "
-                                f"layer, {len(want)} in all: {want} (test case: {label})")
-        widths = [_number(f"receptive_field's entry {i}", w, whole=True) for i, w in enumerate(got)]
+            raise ExerciseError(
+                f"receptive_field({layers}) returned {got!r}, expected one width per "
+                f"layer, {len(want)} in all: {want} (test case: {label})"
+            )
+        widths = [as_number(f"receptive_field's entry {i}", w, whole=True) for i, w in enumerate(got)]
         wrong = next((i for i, (a, b) in enumerate(zip(widths, want)) if a != b), None)
         if wrong is not None:
-            raise ExerciseError(f"receptive_field({layers}) returned {got}, expected {want}: layer {wrong} "
-                                f"(kernel {layers[wrong][0]}, stride {layers[wrong][1]}) should see {want[wrong]} "
-                                f"pixels, not {widths[wrong]:g} (test case: {label}). A layer adds (kernel - 1) "
-                                "times the product of the strides of the layers before it, not including its own")
+            raise ExerciseError(
+                f"receptive_field({layers}) returned {got}, expected {want}: layer {wrong} "
+                f"(kernel {layers[wrong][0]}, stride {layers[wrong][1]}) should see {want[wrong]} "
+                f"pixels, not {widths[wrong]:g} (test case: {label}). A layer adds (kernel - 1) "
+                "times the product of the strides of the layers before it, not including its own"
+            )
     print("✓ Correct: your receptive fields match for the ResNet, a patch embedding and a pooled stack.")
 
 
@@ -248,37 +208,33 @@ def check_resample_positions(resample: Callable) -> None:
     for old, new, width in ((7, 14, 8), (4, 6, 16), (7, 10, 4)):
         table = torch.randn(1, 1 + old * old, width, generator=gen)
         label = f" (test case: a {old}x{old} grid to {new}x{new}, width {width})"
-        got = _tensor("resample", _call("resample", resample, table.clone(), new, package_fn=resample_positions))
-        wants = [resample_positions(table, new, mode=mode, antialias=aa)
-                 for mode in ("bicubic", "bilinear") for aa in (True, False)]
+        got = as_tensor("resample", call("resample", resample, table.clone(), new, package_fn=resample_positions))
+        wants = [
+            resample_positions(table, new, mode=mode, antialias=aa)
+            for mode in ("bicubic", "bilinear")
+            for aa in (True, False)
+        ]
         if tuple(got.shape) != (1, 1 + new * new, width):
-            raise ExerciseError(f"resample returned shape {tuple(got.shape)}, expected {(1, 1 + new * new, width)}: "
-                                f"the <cls> entry plus one vector per patch of the new grid{label}")
+            raise ExerciseError(
+                f"resample returned shape {tuple(got.shape)}, expected {(1, 1 + new * new, width)}: "
+                f"the <cls> entry plus one vector per patch of the new grid{label}"
+            )
         if not torch.equal(got[:, :1], table[:, :1]):
-            raise ExerciseError("the first entry (the <cls> token's) changed: it has no place on the grid, "
-                                f"so keep it aside and put it back in front unchanged{label}")
+            raise ExerciseError(
+                "the first entry (the <cls> token's) changed: it has no place on the grid, "
+                f"so keep it aside and put it back in front unchanged{label}"
+            )
         if not any(torch.allclose(got, want, atol=1e-5, rtol=0) for want in wants):
             transposed = got[0, 1:].reshape(new, new, width).transpose(0, 1).reshape(1, -1, width)
-            hint = ("the grid looks transposed: reshape to (1, rows, cols, D) and permute to (1, D, rows, cols) "
-                    "before F.interpolate" if any(torch.allclose(transposed, want[:, 1:], atol=1e-5) for want in wants)
-                    else "lay the patch entries out as (1, D, rows, cols), F.interpolate(..., size=(new, new), "
-                         "mode='bicubic' or 'bilinear', align_corners=False), then flatten back row by row")
+            hint = (
+                "the grid looks transposed: reshape to (1, rows, cols, D) and permute to (1, D, rows, cols) "
+                "before F.interpolate"
+                if any(torch.allclose(transposed, want[:, 1:], atol=1e-5) for want in wants)
+                else "lay the patch entries out as (1, D, rows, cols), F.interpolate(..., size=(new, new), "
+                "mode='bicubic' or 'bilinear', align_corners=False), then flatten back row by row"
+            )
             raise ExerciseError(f"resample's patch entries differ from a bicubic or bilinear resampling: {hint}{label}")
     print("✓ Correct: your resampling matches for 7x7 -> 14x14, 4x4 -> 6x6 and 7x7 -> 10x10.")
-
-
-def _indices(name: str, result, batch: int) -> list[int]:
-    """The batch positions an answer names: a slice, a range, a list or a tensor of indices."""
-    __tracebackhide__ = True
-    if isinstance(result, slice):
-        return list(range(batch))[result]
-    if isinstance(result, torch.Tensor):
-        result = result.tolist()
-    if isinstance(result, (range, list, tuple)) and all(isinstance(i, int) and not isinstance(i, bool)
-                                                        for i in result):
-        return list(result)
-    raise ExerciseError(f"{name} returned {result!r}, expected the positions in the batch that this rank "
-                        "trains on: a slice, a range, or a list or tensor of whole numbers")
 
 
 def check_shard(my_shard: Callable) -> None:
@@ -289,23 +245,30 @@ def check_shard(my_shard: Callable) -> None:
     __tracebackhide__ = True
     for batch, world in ((128, 2), (128, 4), (80, 3), (7, 7), (10, 4)):
         label = f" (test case: a batch of {batch} over {world} processes)"
-        parts = [_indices("my_shard", _call("my_shard", my_shard, batch, rank, world, package_fn=shard), batch)
-                 for rank in range(world)]
+        parts = [
+            as_indices("my_shard", call("my_shard", my_shard, batch, rank, world, package_fn=shard), batch)
+            for rank in range(world)
+        ]
         taken = [i for part in parts for i in part]
         outside = sorted({i for i in taken if not 0 <= i < batch})
         if outside:
             raise ExerciseError(f"positions {outside[:5]} are outside the batch 0 ... {batch - 1}{label}")
         twice = sorted({i for i in taken if taken.count(i) > 1})
         if twice:
-            raise ExerciseError(f"positions {twice[:5]} go to more than one rank: each image must be trained on "
-                                f"once per step, or the ranks' average gradient is not the batch's{label}")
+            raise ExerciseError(
+                f"positions {twice[:5]} go to more than one rank: each image must be trained on "
+                f"once per step, or the ranks' average gradient is not the batch's{label}"
+            )
         missing = sorted(set(range(batch)) - set(taken))
         if missing:
-            raise ExerciseError(f"positions {missing[:5]} go to no rank: the ranks together must train on the "
-                                f"whole batch{label}")
+            raise ExerciseError(
+                f"positions {missing[:5]} go to no rank: the ranks together must train on the whole batch{label}"
+            )
         sizes = [len(part) for part in parts]
         if max(sizes) - min(sizes) > 1:
-            raise ExerciseError(f"the ranks get {sizes} images: DDP averages the ranks' gradients with equal "
-                                f"weights, so their shares must be as equal as possible (differ by at most one)"
-                                f"{label}")
+            raise ExerciseError(
+                f"the ranks get {sizes} images: DDP averages the ranks' gradients with equal "
+                f"weights, so their shares must be as equal as possible (differ by at most one)"
+                f"{label}"
+            )
     print("✓ Correct: your shards split every batch among the ranks, once each, in equal shares.")

@@ -3,8 +3,9 @@ patch and attention overlays, training curves."""
 
 from __future__ import annotations
 
+import itertools
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import matplotlib
 import matplotlib.pyplot as plt
@@ -17,9 +18,17 @@ from .patches import patchify
 # text allowed, MIN_FONT points, stays >= 9 px on the page (tests/test_site.py measures it).
 PAGE_WIDTH, MIN_FONT = 9.0, 8
 BOOK_STYLE = {
-    "figure.dpi": 100, "savefig.dpi": "figure", "figure.figsize": (7.5, 4.0),
-    "font.size": 10, "axes.titlesize": 10, "axes.labelsize": 10, "figure.titlesize": 11,
-    "xtick.labelsize": 9, "ytick.labelsize": 9, "legend.fontsize": 9, "legend.title_fontsize": 9,
+    "figure.dpi": 100,
+    "savefig.dpi": "figure",
+    "figure.figsize": (7.5, 4.0),
+    "font.size": 10,
+    "axes.titlesize": 10,
+    "axes.labelsize": 10,
+    "figure.titlesize": 11,
+    "xtick.labelsize": 9,
+    "ytick.labelsize": 9,
+    "legend.fontsize": 9,
+    "legend.title_fontsize": 9,
 }
 
 
@@ -34,16 +43,23 @@ def _as_2d(image: torch.Tensor) -> torch.Tensor:
     return image[0] if image.ndim == 3 else image
 
 
-def show_images(images: torch.Tensor, labels: Sequence[int] | None = None,
-                classes: Sequence[str] | None = None, ncols: int = 8, size: float = 1.4,
-                title: str | None = None, titles: Sequence[str] | None = None) -> None:
+def show_images(
+    images: torch.Tensor,
+    labels: Sequence[int] | None = None,
+    classes: Sequence[str] | None = None,
+    ncols: int = 8,
+    size: float = 1.4,
+    title: str | None = None,
+    titles: Sequence[str] | None = None,
+) -> None:
     """Show a batch of (N, 1, H, W) images in a grid, each titled with its class name
     (or with its entry of `titles`); `size` (inches a column) shrinks to fit the page."""
     n = len(images)
     size = min(size, PAGE_WIDTH / ncols)
     nrows = math.ceil(n / ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(ncols * size, nrows * (size + 0.3) + 0.4),
-                             squeeze=False, layout="constrained")
+    fig, axes = plt.subplots(
+        nrows, ncols, figsize=(ncols * size, nrows * (size + 0.3) + 0.4), squeeze=False, layout="constrained"
+    )
     for i, ax in enumerate(axes.flat):
         ax.axis("off")
         if i < n:
@@ -72,8 +88,15 @@ def draw_patch_grid(ax: plt.Axes, image: torch.Tensor, patch_size: int, numbers:
     if numbers and (h // patch_size) * cols <= 64:
         for k in range((h // patch_size) * cols):
             r, c = divmod(k, cols)
-            ax.text((c + 0.5) * patch_size, (r + 0.5) * patch_size, str(k), color="yellow",
-                    ha="center", va="center", fontsize=MIN_FONT)
+            ax.text(
+                (c + 0.5) * patch_size,
+                (r + 0.5) * patch_size,
+                str(k),
+                color="yellow",
+                ha="center",
+                va="center",
+                fontsize=MIN_FONT,
+            )
     ax.set_xticks([])
     ax.set_yticks([])
     ax.set_title(f"patch {patch_size}x{patch_size}: {(h // patch_size) * cols} tokens")
@@ -84,7 +107,7 @@ def show_patches(image: torch.Tensor, patch_size: int) -> None:
     image = _as_2d(image)
     p = patch_size
     tokens = patchify(image[None, None], p)[0].reshape(-1, p, p)  # (N, p, p)
-    gap = torch.full((len(tokens), p, 1), float("nan"))              # blank column between tokens
+    gap = torch.full((len(tokens), p, 1), float("nan"))  # blank column between tokens
     strip = torch.cat([tokens.float(), gap], dim=2).permute(1, 0, 2).reshape(p, -1)
     fig = plt.figure(figsize=(9, 5))
     grid_ax = fig.add_axes((0.3, 0.3, 0.4, 0.62))
@@ -106,8 +129,9 @@ def plot_history(histories: dict, title: str | None = None, eval_name: str = "va
         loss_ax.plot(history.seconds, history.train_loss, "o-", color=f"C{i}", label=label)
         acc_ax.plot(history.seconds, [100 * a for a in history.eval_acc], "o-", color=f"C{i}", label=label)
     loss_ax.set(xlabel="training seconds", ylabel="training loss", title="Training loss")
-    acc_ax.set(xlabel="training seconds", ylabel=f"{eval_name} accuracy (%)",
-               title=f"{eval_name.capitalize()} accuracy")
+    acc_ax.set(
+        xlabel="training seconds", ylabel=f"{eval_name} accuracy (%)", title=f"{eval_name.capitalize()} accuracy"
+    )
     acc_ax.legend(loc="best")
     if title:
         fig.suptitle(title)
@@ -130,16 +154,24 @@ class LivePlot:
         plt.close(fig)
 
 
-def overlay(ax: plt.Axes, image: torch.Tensor, heat: torch.Tensor, title: str | None = None,
-            mark: int | None = None) -> None:
+def overlay(
+    ax: plt.Axes, image: torch.Tensor, heat: torch.Tensor, title: str | None = None, mark: int | None = None
+) -> None:
     """Draw `image` (H, W) in gray with `heat` (grid, grid), one value per patch, over it,
     scaled to its own maximum; `mark` outlines that patch (row-major index) in cyan."""
     image, heat = _as_2d(image), heat.detach().cpu().float()
     h, w = image.shape
     side = heat.shape[-1]
     ax.imshow(image, cmap="gray", extent=(0, w, h, 0))
-    ax.imshow(heat / heat.max().clamp_min(1e-12), cmap="inferno", alpha=0.65, vmin=0, vmax=1,
-              extent=(0, w, h, 0), interpolation="nearest")
+    ax.imshow(
+        heat / heat.max().clamp_min(1e-12),
+        cmap="inferno",
+        alpha=0.65,
+        vmin=0,
+        vmax=1,
+        extent=(0, w, h, 0),
+        interpolation="nearest",
+    )
     if mark is not None:
         size = w / side
         row, col = divmod(mark, side)
@@ -150,14 +182,16 @@ def overlay(ax: plt.Axes, image: torch.Tensor, heat: torch.Tensor, title: str | 
         ax.set_title(title, fontsize=MIN_FONT)
 
 
-def show_attention_grid(image: torch.Tensor, maps: torch.Tensor, title: str, mark: int | None = None,
-                        size: float = 1.3) -> None:
+def show_attention_grid(
+    image: torch.Tensor, maps: torch.Tensor, title: str, mark: int | None = None, size: float = 1.3
+) -> None:
     """One image's attention maps (layers, heads, grid, grid) as a grid of overlays:
     a row per layer, a column per head."""
     layers, heads = maps.shape[:2]
-    fig, axes = plt.subplots(layers, heads, figsize=(heads * size + 0.6, layers * size + 0.6),
-                             squeeze=False, layout="constrained")
-    for (layer, head), ax in zip(((l, h) for l in range(layers) for h in range(heads)), axes.flat):
+    fig, axes = plt.subplots(
+        layers, heads, figsize=(heads * size + 0.6, layers * size + 0.6), squeeze=False, layout="constrained"
+    )
+    for (layer, head), ax in zip(itertools.product(range(layers), range(heads)), axes.flat):
         overlay(ax, image, maps[layer, head], mark=mark)
         if layer == 0:
             ax.set_title(f"head {head}", fontsize=9)

@@ -34,20 +34,20 @@ def build(config: dict) -> nn.Module:
     config = dict(config)
     kind = config.pop("model", "vit")
     if kind not in MODELS:
-        raise ValueError(f"a config's \"model\" is one of {', '.join(map(repr, MODELS))}, not {kind!r}")
+        raise ValueError(f'a config\'s "model" is one of {", ".join(map(repr, MODELS))}, not {kind!r}')
     return MODELS[kind](**config)
 
 
 def _difference(expected: dict, saved: dict) -> str | None:
     """The first way the state dict `saved` differs from `expected` in names or shapes, in words."""
-    for lacks, has, what in ((saved, expected, "the weights lack"),
-                             (expected, saved, "the weights have an extra")):
+    for lacks, has, what in ((saved, expected, "the weights lack"), (expected, saved, "the weights have an extra")):
         names = sorted(has.keys() - lacks.keys())
         if names:
             return f"{what} {names[0]}" + (f" (and {len(names) - 1} more)" if len(names) > 1 else "")
     wrong = next((k for k in expected if expected[k].shape != saved[k].shape), None)
-    return wrong and (f"{wrong} is {tuple(saved[wrong].shape)} in the weights, "
-                      f"{tuple(expected[wrong].shape)} for the config")
+    return wrong and (
+        f"{wrong} is {tuple(saved[wrong].shape)} in the weights, {tuple(expected[wrong].shape)} for the config"
+    )
 
 
 def check_config(model: nn.Module, config: dict) -> None:
@@ -61,22 +61,39 @@ def check_config(model: nn.Module, config: dict) -> None:
     difference = _difference(built.state_dict(), model.state_dict())
     if difference is None and isinstance(model, ViT):
         has, says = vit_config(model), vit_config(built)
-        difference = "; ".join(f"its {k} is {v!r}, the config's {says[k]!r}"
-                               for k, v in has.items() if says[k] != v)
+        difference = "; ".join(f"its {k} is {v!r}, the config's {says[k]!r}" for k, v in has.items() if says[k] != v)
     if difference:
-        raise ValueError(f"the config {config} does not describe the model: {difference}; "
-                         "give the config that built it")
+        raise ValueError(
+            f"the config {config} does not describe the model: {difference}; give the config that built it"
+        )
 
 
-def save_trained(path: str | os.PathLike, model: nn.Module, config: dict, recipe: Recipe, history: History,
-                 test_accuracy: float, device: str, command: str) -> None:
+def save_trained(
+    path: str | os.PathLike,
+    model: nn.Module,
+    config: dict,
+    recipe: Recipe,
+    history: History,
+    test_accuracy: float,
+    device: str,
+    command: str,
+) -> None:
     """Save `model`'s weights with the record of the run that trained them (atomically);
     `config` must describe `model` (`check_config`), as `load_trained` rebuilds it from that."""
     check_config(model, config)
-    save_checkpoint(path, model={k: v.cpu() for k, v in model.state_dict().items()}, config=config,
-                    recipe=dataclasses.asdict(recipe), test_accuracy=test_accuracy,
-                    seconds=history.seconds[-1], history=dataclasses.asdict(history), device=device,
-                    date=datetime.date.today().isoformat(), torch=torch.__version__, command=command)
+    save_checkpoint(
+        path,
+        model={k: v.cpu() for k, v in model.state_dict().items()},
+        config=config,
+        recipe=dataclasses.asdict(recipe),
+        test_accuracy=test_accuracy,
+        seconds=history.seconds[-1],
+        history=dataclasses.asdict(history),
+        device=device,
+        date=datetime.date.today().isoformat(),
+        torch=torch.__version__,
+        command=command,
+    )
 
 
 def load_trained(path: str | os.PathLike = CHECKPOINT, device: torch.device | str = "cpu") -> tuple[nn.Module, dict]:
@@ -88,9 +105,15 @@ def load_trained(path: str | os.PathLike = CHECKPOINT, device: torch.device | st
     remake = f"`python -m vitbook.runs run {RUN_OF.get(path.name, 'checkpoint')}`"
     if not path.is_file():
         names = ", ".join([CHECKPOINT.name, *RUN_OF])
-        raise FileNotFoundError(f"no trained checkpoint at {path}. The recorded runs write them: {remake}" + (
-            "" if path.suffix else f". load_trained takes a checkpoint's path, not a model's name: the "
-            f"trained models are {names} in vitbook.pretrained.RESULTS, e.g. RESULTS / 'mlp-quick.pt'"))
+        raise FileNotFoundError(
+            f"no trained checkpoint at {path}. The recorded runs write them: {remake}"
+            + (
+                ""
+                if path.suffix
+                else f". load_trained takes a checkpoint's path, not a model's name: the "
+                f"trained models are {names} in vitbook.pretrained.RESULTS, e.g. RESULTS / 'mlp-quick.pt'"
+            )
+        )
     state = load_checkpoint(path)
     missing = {"model", "config", "test_accuracy"} - state.keys()
     if missing:
@@ -98,12 +121,13 @@ def load_trained(path: str | os.PathLike = CHECKPOINT, device: torch.device | st
     try:
         model = build(state["config"])
     except (TypeError, ValueError) as err:
-        raise ValueError(f"{path}: its saved config does not build a model ({err}); "
-                         f"make it again: {remake}") from None
+        raise ValueError(f"{path}: its saved config does not build a model ({err}); make it again: {remake}") from None
     difference = _difference(model.state_dict(), state["model"])
     if difference:
-        raise ValueError(f"{path}: its saved config does not match its weights ({difference}); the file was "
-                         f"edited or damaged: make it again with {remake}")
+        raise ValueError(
+            f"{path}: its saved config does not match its weights ({difference}); the file was "
+            f"edited or damaged: make it again with {remake}"
+        )
     model.load_state_dict(state["model"])
     info = {k: v for k, v in state.items() if k != "model"}
     return model.to(get_device(device)).eval(), info

@@ -22,7 +22,7 @@ def sincos_1d(positions: torch.Tensor, dim: int, temperature: float = 10_000.0) 
         raise ValueError(f"the sin-cos embedding needs an even width, got {dim}")
     half = dim // 2
     freqs = temperature ** (-torch.arange(half, dtype=torch.float64) / half)  # (dim/2,)
-    angles = positions.double().flatten()[:, None] * freqs[None, :]          # (P, dim/2)
+    angles = positions.double().flatten()[:, None] * freqs[None, :]  # (P, dim/2)
     return torch.cat([angles.sin(), angles.cos()], dim=1)
 
 
@@ -48,8 +48,9 @@ class ClassTokenAndPositions(nn.Module):
     Parameter names and layout match timm's VisionTransformer (`cls_token`, `pos_embed`).
     """
 
-    def __init__(self, num_patches: int, dim: int, position: str = "learned",
-                 cls_token: bool = True, pos_std: float = 0.02):
+    def __init__(
+        self, num_patches: int, dim: int, position: str = "learned", cls_token: bool = True, pos_std: float = 0.02
+    ):
         super().__init__()
         if position not in POSITIONS:
             raise ValueError(f"position must be one of {POSITIONS}, not {position!r}")
@@ -80,7 +81,8 @@ class ClassTokenAndPositions(nn.Module):
                 f"{tuple(self.pos_embed.shape)}: {table.shape[1] - self.num_prefix} patch positions against "
                 f"{self.num_patches}. The weights are for another image size, patch size or width; to use "
                 "them at another image size, load them into a model of their own size and move it with "
-                "vitbook.transfer.at_image_size")
+                "vitbook.transfer.at_image_size"
+            )
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
@@ -89,10 +91,11 @@ class ClassTokenAndPositions(nn.Module):
                 f"expected patch tokens of shape (batch, {self.num_patches}, {self.dim}), got "
                 f"{tuple(tokens.shape)}: the position table has {self.num_patches} patch positions "
                 f"of width {self.dim}. Build it with num_patches={tokens.shape[1] if tokens.ndim == 3 else '?'}, "
-                "or check the image and patch size")
+                "or check the image and patch size"
+            )
         if self.cls_token is not None:
-            cls = self.cls_token.expand(len(tokens), -1, -1)    # (B, 1, D)
-            tokens = torch.cat([cls, tokens], dim=1)             # (B, N+1, D)
+            cls = self.cls_token.expand(len(tokens), -1, -1)  # (B, 1, D)
+            tokens = torch.cat([cls, tokens], dim=1)  # (B, N+1, D)
         if self.pos_embed is not None:
-            tokens = tokens + self.pos_embed                      # broadcast over the batch
+            tokens = tokens + self.pos_embed  # broadcast over the batch
         return tokens

@@ -24,10 +24,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .blocks import LAYER_NORM_EPS
 from .checks import ShapeError, as_int
 from .patches import _check_positive_ints
 from .stem import ConvStem, conv_stem_vit
+from .timm_layout import differences_from_book
 from .vit import ViT, init_vit_weights, vit_config
 
 MODES = ("bicubic", "bilinear")
@@ -52,12 +52,15 @@ def _check_model(model, who: str, need: str = "vit") -> None:
     if need == "vit" and not isinstance(model, ViT):
         raise TypeError(f"{who} expects a vitbook ViT, got a {type(model).__name__}")
     if need == "head" and not isinstance(getattr(model, "head", None), nn.Linear):
-        raise TypeError(f"{who} expects a model whose classifier is a linear layer `head` (a vitbook "
-                        f"ViT or ResNet); this {type(model).__name__} has none")
+        raise TypeError(
+            f"{who} expects a model whose classifier is a linear layer `head` (a vitbook "
+            f"ViT or ResNet); this {type(model).__name__} has none"
+        )
 
 
-def resample_positions(table: torch.Tensor, new_grid, old_grid=None, num_prefix: int = 1,
-                       mode: str = "bicubic", antialias: bool = True) -> torch.Tensor:
+def resample_positions(
+    table: torch.Tensor, new_grid, old_grid=None, num_prefix: int = 1, mode: str = "bicubic", antialias: bool = True
+) -> torch.Tensor:
     """Resample a position table (1, num_prefix + rows * cols, D) to `new_grid`.
 
     The first `num_prefix` entries (the `<cls>` token's) are kept as they are; the others
@@ -75,19 +78,22 @@ def resample_positions(table: torch.Tensor, new_grid, old_grid=None, num_prefix:
     if old_grid is None:
         side = math.isqrt(max(patches, 0))
         if side * side != patches:
-            raise ShapeError(f"a table of {table.shape[1]} entries with {num_prefix} for the prefix leaves "
-                             f"{patches} patch positions, which is not a square grid: "
-                             + _prefix_hint(table.shape[1], num_prefix))
+            raise ShapeError(
+                f"a table of {table.shape[1]} entries with {num_prefix} for the prefix leaves "
+                f"{patches} patch positions, which is not a square grid: " + _prefix_hint(table.shape[1], num_prefix)
+            )
         old_grid = side
     old_grid, new_grid = _grid(old_grid, "old_grid"), _grid(new_grid, "new_grid")
     if old_grid[0] * old_grid[1] != patches:
-        raise ShapeError(f"old_grid {old_grid} has {old_grid[0] * old_grid[1]} patches, but the table holds "
-                         f"{patches} patch positions (after {num_prefix} prefix entries)")
+        raise ShapeError(
+            f"old_grid {old_grid} has {old_grid[0] * old_grid[1]} patches, but the table holds "
+            f"{patches} patch positions (after {num_prefix} prefix entries)"
+        )
     prefix, grid = table[:, :num_prefix], table[:, num_prefix:]
     width = table.shape[-1]
-    grid = grid.float().reshape(1, *old_grid, width).permute(0, 3, 1, 2)          # (1, D, rows, cols)
-    grid = F.interpolate(grid, size=new_grid, mode=mode, antialias=antialias)      # (1, D, new rows, new cols)
-    grid = grid.permute(0, 2, 3, 1).reshape(1, -1, width).to(table.dtype)         # (1, new patches, D)
+    grid = grid.float().reshape(1, *old_grid, width).permute(0, 3, 1, 2)  # (1, D, rows, cols)
+    grid = F.interpolate(grid, size=new_grid, mode=mode, antialias=antialias)  # (1, D, new rows, new cols)
+    grid = grid.permute(0, 2, 3, 1).reshape(1, -1, width).to(table.dtype)  # (1, new patches, D)
     return torch.cat([prefix, grid], dim=1)
 
 
@@ -96,8 +102,10 @@ def _prefix_hint(entries: int, num_prefix: int) -> str:
     num_prefix=0 when all its entries make a square (a mean-pooled ViT's table, no <cls>)."""
     side = math.isqrt(entries)
     if num_prefix and side * side == entries:
-        return (f"give old_grid=(rows, cols), or num_prefix=0 if all {entries} entries are patches' "
-                f"(a {side}x{side} grid: the table of a ViT without <cls>, pool='mean')")
+        return (
+            f"give old_grid=(rows, cols), or num_prefix=0 if all {entries} entries are patches' "
+            f"(a {side}x{side} grid: the table of a ViT without <cls>, pool='mean')"
+        )
     return "give old_grid=(rows, cols)"
 
 
@@ -112,14 +120,17 @@ def at_image_size(model: ViT, img_size: int, mode: str = "bicubic") -> ViT:
     config = vit_config(model)
     patch = config["patch_size"]
     if isinstance(img_size, bool) or not isinstance(img_size, int) or img_size < patch or img_size % patch:
-        raise ValueError(f"the new image size must be a whole number of {patch}x{patch} patches (the "
-                         f"patch size stays), e.g. {2 * config['img_size']}; {img_size!r} is not")
+        raise ValueError(
+            f"the new image size must be a whole number of {patch}x{patch} patches (the "
+            f"patch size stays), e.g. {2 * config['img_size']}; {img_size!r} is not"
+        )
     kind = conv_stem_vit if isinstance(model.patch_embed, ConvStem) else ViT
     resized = kind(**dict(config, img_size=img_size))
     state = model.state_dict()
     if model.tokens.position == "learned":
-        state["tokens.pos_embed"] = resample_positions(state["tokens.pos_embed"], img_size // patch,
-                                                       num_prefix=model.tokens.num_prefix, mode=mode)
+        state["tokens.pos_embed"] = resample_positions(
+            state["tokens.pos_embed"], img_size // patch, num_prefix=model.tokens.num_prefix, mode=mode
+        )
     resized.load_state_dict(state)
     return resized.to(next(model.parameters()).device).train(model.training)
 
@@ -156,11 +167,20 @@ def to_grayscale(model: ViT) -> ViT:
     _check_model(model, "to_grayscale")
     embed = model.patch_embed
     if embed.in_channels != 3:
-        raise ValueError(f"to_grayscale turns a 3-channel model into a 1-channel one; this one takes "
-                         f"{embed.in_channels} channel(s)")
+        raise ValueError(
+            f"to_grayscale turns a 3-channel model into a 1-channel one; this one takes {embed.in_channels} channel(s)"
+        )
     name, first = next((n, m) for n, m in embed.named_modules() if isinstance(m, nn.Conv2d))
-    grey = nn.Conv2d(1, first.out_channels, first.kernel_size, first.stride, first.padding,
-                     bias=first.bias is not None, device=first.weight.device, dtype=first.weight.dtype)
+    grey = nn.Conv2d(
+        1,
+        first.out_channels,
+        first.kernel_size,
+        first.stride,
+        first.padding,
+        bias=first.bias is not None,
+        device=first.weight.device,
+        dtype=first.weight.dtype,
+    )
     with torch.no_grad():
         grey.weight.copy_(first.weight.sum(dim=1, keepdim=True))
         if first.bias is not None:
@@ -172,86 +192,6 @@ def to_grayscale(model: ViT) -> ViT:
     return model
 
 
-def _which_blocks(blocks: list[int], depth: int) -> str:
-    """'block 3', 'blocks 0-11 (all)', 'blocks 0, 2, 5'."""
-    if len(blocks) == 1:
-        return f"block {blocks[0]}"
-    if blocks == list(range(blocks[0], blocks[-1] + 1)):
-        return f"blocks {blocks[0]}-{blocks[-1]}" + (" (all)" if len(blocks) == depth else "")
-    return "blocks " + ", ".join(map(str, blocks))
-
-
-def _differences(timm_model: nn.Module) -> list[str]:
-    """What in `timm_model` differs from the layout of the book's ViT, in words."""
-    from timm.layers import Mlp
-    from timm.layers.attention import Attention
-    from timm.models.vision_transformer import Block
-
-    m, found = timm_model, []
-    if getattr(m, "dist_token", None) is not None:
-        found.append("a distillation token and a second head, head_dist (DeiT's distilled layout; the "
-                     "book's ViT has one head: load the model without distillation, e.g. "
-                     "deit_tiny_patch16_224 for deit_tiny_distilled_patch16_224)")
-    if m.num_reg_tokens:
-        found.append(f"{m.num_reg_tokens} register tokens")
-    if m.has_class_token and m.global_pool != "token":
-        found.append(f"a class token pooled with global_pool={m.global_pool!r} (the book pools the class token)")
-    if not m.has_class_token and m.global_pool != "avg":
-        found.append(f"no class token and global_pool={m.global_pool!r} (the book's ViT without <cls> averages)")
-    if m.no_embed_class:
-        found.append("a position table without the class token's entry (no_embed_class=True, as DeiT III)")
-    if m.pos_embed is None:
-        found.append("no absolute position embedding (pos_embed='none', or relative/rotary positions)")
-    if getattr(m, "attn_pool", None) is not None:
-        found.append("attention pooling (global_pool='map')")
-    for name in ("norm_pre", "fc_norm"):
-        if not isinstance(getattr(m, name), nn.Identity):
-            found.append(f"a LayerNorm at {name} ({'before the blocks' if name == 'norm_pre' else 'after pooling'})")
-    if not isinstance(m.patch_embed.norm, nn.Identity):
-        found.append("a norm after the patch embedding")
-    if m.patch_embed.proj.bias is None:
-        found.append("a patch embedding without bias")
-    sizes = (tuple(m.patch_embed.img_size), tuple(m.patch_embed.patch_size))
-    if any(a != b for a, b in sizes):
-        found.append(f"non-square images or patches ({sizes[0]}, {sizes[1]})")
-    per_block = {}  # a difference -> the blocks that have it
-
-    def say(difference: str) -> None:
-        per_block.setdefault(difference, []).append(i)
-
-    for i, block in enumerate(m.blocks):
-        if type(block) is not Block:
-            say(f"a {type(block).__name__} (the book has pre-norm blocks, timm's Block)")
-            continue
-        attn, mlp = block.attn, block.mlp
-        if not isinstance(block.ls1, nn.Identity) or not isinstance(block.ls2, nn.Identity):
-            say("LayerScale (init_values)")
-        if type(attn) is not Attention:
-            say(f"attention of type {type(attn).__name__}")
-        else:
-            if attn.qkv.bias is None:
-                say("no qkv bias")
-            if not (isinstance(attn.q_norm, nn.Identity) and isinstance(attn.k_norm, nn.Identity)):
-                say("qk_norm")
-            if not isinstance(getattr(attn, "norm", nn.Identity()), nn.Identity):
-                say("a norm inside attention")
-            if attn.num_heads * attn.head_dim != attn.qkv.in_features:
-                say(f"heads of width {attn.head_dim} not dividing the width evenly")
-        if type(mlp) is not Mlp or not isinstance(mlp.act, nn.GELU) or mlp.act.approximate != "none" \
-                or not isinstance(mlp.norm, nn.Identity):
-            say(f"an MLP other than Linear-GELU-Linear ({type(mlp).__name__})")
-        for norm in (block.norm1, block.norm2):
-            if type(norm).__name__ != "LayerNorm" or norm.eps != LAYER_NORM_EPS:
-                say(f"{type(norm).__name__} with eps {getattr(norm, 'eps', '?')} "
-                    f"(the book: LayerNorm, eps {LAYER_NORM_EPS})")
-                break
-    for difference, blocks in per_block.items():
-        found.append(f"{_which_blocks(blocks, len(m.blocks))}: {difference}")
-    if not isinstance(m.head, nn.Linear):
-        found.append("no linear classification head (num_classes=0)")
-    return found
-
-
 def from_timm(timm_model: nn.Module) -> ViT:
     """The book's `ViT` holding the weights of a timm `VisionTransformer` of the standard
     layout (class token or mean pooling, learned absolute positions that include the class
@@ -261,21 +201,29 @@ def from_timm(timm_model: nn.Module) -> ViT:
 
     if not isinstance(timm_model, VisionTransformer):
         raise TypeError(f"from_timm converts a timm VisionTransformer, not a {type(timm_model).__name__}")
-    differences = _differences(timm_model)
+    differences = differences_from_book(timm_model)
     if differences:
         raise ValueError("this timm model's layout differs from the book's ViT: " + "; ".join(differences))
     embed, block = timm_model.patch_embed, timm_model.blocks[0] if len(timm_model.blocks) else None
     dim = timm_model.embed_dim
-    model = ViT(img_size=embed.img_size[0], patch_size=embed.patch_size[0], in_channels=embed.proj.in_channels,
-                num_classes=timm_model.head.out_features, dim=dim, depth=len(timm_model.blocks),
-                num_heads=block.attn.num_heads if block else 1,
-                mlp_dim=block.mlp.fc1.out_features if block else 4 * dim, dropout=timm_model.pos_drop.p,
-                pool="cls" if timm_model.has_class_token else "mean")
-    state = {("tokens." + k if k in ("cls_token", "pos_embed") else k): v
-             for k, v in timm_model.state_dict().items()}
+    model = ViT(
+        img_size=embed.img_size[0],
+        patch_size=embed.patch_size[0],
+        in_channels=embed.proj.in_channels,
+        num_classes=timm_model.head.out_features,
+        dim=dim,
+        depth=len(timm_model.blocks),
+        num_heads=block.attn.num_heads if block else 1,
+        mlp_dim=block.mlp.fc1.out_features if block else 4 * dim,
+        dropout=timm_model.pos_drop.p,
+        pool="cls" if timm_model.has_class_token else "mean",
+    )
+    state = {("tokens." + k if k in ("cls_token", "pos_embed") else k): v for k, v in timm_model.state_dict().items()}
     extra = sorted({k.split(".")[0] for k in state.keys() - model.state_dict().keys()})
-    if extra:  # a layout _differences does not know yet
-        raise ValueError(f"this timm model's layout differs from the book's ViT: it has parts the book's "
-                         f"ViT has not ({', '.join(extra)})")
+    if extra:  # a layout differences_from_book does not know yet
+        raise ValueError(
+            f"this timm model's layout differs from the book's ViT: it has parts the book's "
+            f"ViT has not ({', '.join(extra)})"
+        )
     model.load_state_dict(state)
     return model.to(next(timm_model.parameters()).device).train(timm_model.training)

@@ -48,15 +48,31 @@ class ViT(nn.Module):
     position table live in `tokens` (see `timm_state_dict`).
     """
 
-    def __init__(self, img_size: int = 28, patch_size: int = 4, in_channels: int = 1,
-                 num_classes: int = 10, dim: int = 128, depth: int = 6, num_heads: int = 4,
-                 mlp_dim: int = 256, dropout: float = 0.1, pool: str = "cls",
-                 position: str = "learned", pos_std: float = 0.02):
+    def __init__(
+        self,
+        img_size: int = 28,
+        patch_size: int = 4,
+        in_channels: int = 1,
+        num_classes: int = 10,
+        dim: int = 128,
+        depth: int = 6,
+        num_heads: int = 4,
+        mlp_dim: int = 256,
+        dropout: float = 0.1,
+        pool: str = "cls",
+        position: str = "learned",
+        pos_std: float = 0.02,
+    ):
         super().__init__()
         if pool not in POOLS:
             raise ValueError(f"pool must be one of {POOLS}, not {pool!r}")
-        for arg, value, least in (("num_classes", num_classes, 1), ("dim", dim, 1), ("depth", depth, 0),
-                                  ("num_heads", num_heads, 1), ("mlp_dim", mlp_dim, 1)):
+        for arg, value, least in (
+            ("num_classes", num_classes, 1),
+            ("dim", dim, 1),
+            ("depth", depth, 0),
+            ("num_heads", num_heads, 1),
+            ("mlp_dim", mlp_dim, 1),
+        ):
             if isinstance(value, bool) or not isinstance(value, int) or value < least:
                 kind = "a positive integer" if least else "an integer >= 0 (0: no encoder blocks)"
                 raise ValueError(f"{arg} must be {kind}, not {value!r}")
@@ -64,8 +80,9 @@ class ViT(nn.Module):
             raise ValueError(f"dropout is a probability in [0, 1), not {dropout!r}")
         self.pool = pool
         self.patch_embed = PatchEmbedding(img_size, patch_size, in_channels, dim)
-        self.tokens = ClassTokenAndPositions(self.patch_embed.num_patches, dim, position,
-                                             cls_token=pool == "cls", pos_std=pos_std)
+        self.tokens = ClassTokenAndPositions(
+            self.patch_embed.num_patches, dim, position, cls_token=pool == "cls", pos_std=pos_std
+        )
         self.pos_drop = nn.Dropout(dropout)
         self.blocks = nn.ModuleList(EncoderBlock(dim, num_heads, mlp_dim, dropout) for _ in range(depth))
         self.norm = nn.LayerNorm(dim, eps=LAYER_NORM_EPS)
@@ -91,8 +108,10 @@ class ViT(nn.Module):
 
 def parameter_counts(model: ViT) -> dict[str, int]:
     """Parameters per part of the model, in forward order."""
+
     def count(*modules):
         return sum(p.numel() for m in modules for p in m.parameters())
+
     blocks = model.blocks
     return {
         "patch embedding": count(model.patch_embed),
@@ -105,16 +124,25 @@ def parameter_counts(model: ViT) -> dict[str, int]:
     }
 
 
-def matmul_flops(img_size: int = 28, patch_size: int = 4, in_channels: int = 1, num_classes: int = 10,
-                 dim: int = 128, depth: int = 6, num_heads: int = 4, mlp_dim: int = 256,
-                 pool: str = "cls", **_) -> dict[str, int]:
+def matmul_flops(
+    img_size: int = 28,
+    patch_size: int = 4,
+    in_channels: int = 1,
+    num_classes: int = 10,
+    dim: int = 128,
+    depth: int = 6,
+    num_heads: int = 4,
+    mlp_dim: int = 256,
+    pool: str = "cls",
+    **_,
+) -> dict[str, int]:
     """FLOPs of the matrix products of one forward pass of one image (2 per multiply-add;
     softmax, LayerNorm, GELU and additions, a few percent more, are not counted), per part.
     The attention scores and weighted sums do not depend on the number of heads."""
     n = (img_size // patch_size) ** 2
     t = n + (pool == "cls")
     flops = {
-        "patch embedding": 2 * n * in_channels * patch_size ** 2 * dim,
+        "patch embedding": 2 * n * in_channels * patch_size**2 * dim,
         "attention projections": depth * 2 * t * dim * 4 * dim,  # q, k, v and output
         "attention scores + sums": depth * 2 * 2 * t * t * dim,
         "MLP": depth * 2 * 2 * t * dim * mlp_dim,
@@ -132,11 +160,19 @@ def vit_config(model: ViT) -> dict:
     embed = model.patch_embed
     block = model.blocks[0] if len(model.blocks) else None
     dim = model.head.in_features
-    return dict(img_size=embed.img_size, patch_size=embed.patch_size, in_channels=embed.in_channels,
-                num_classes=model.head.out_features, dim=dim, depth=len(model.blocks),
-                num_heads=block.attn.num_heads if block else 1,
-                mlp_dim=block.mlp.fc1.out_features if block else 4 * dim, dropout=model.pos_drop.p,
-                pool=model.pool, position=model.tokens.position)
+    return dict(
+        img_size=embed.img_size,
+        patch_size=embed.patch_size,
+        in_channels=embed.in_channels,
+        num_classes=model.head.out_features,
+        dim=dim,
+        depth=len(model.blocks),
+        num_heads=block.attn.num_heads if block else 1,
+        mlp_dim=block.mlp.fc1.out_features if block else 4 * dim,
+        dropout=model.pos_drop.p,
+        pool=model.pool,
+        position=model.tokens.position,
+    )
 
 
 def timm_state_dict(model: ViT) -> dict[str, torch.Tensor]:
@@ -155,14 +191,24 @@ def timm_equivalent(model: ViT):
     config = vit_config(model)
     dim, mlp_dim = config["dim"], config["mlp_dim"]
     ref = VisionTransformer(
-        img_size=config["img_size"], patch_size=config["patch_size"], in_chans=config["in_channels"],
-        num_classes=config["num_classes"], embed_dim=dim, depth=config["depth"], num_heads=config["num_heads"],
+        img_size=config["img_size"],
+        patch_size=config["patch_size"],
+        in_chans=config["in_channels"],
+        num_classes=config["num_classes"],
+        embed_dim=dim,
+        depth=config["depth"],
+        num_heads=config["num_heads"],
         # timm's hidden width is int(dim * mlp_ratio); +0.5 makes it exactly mlp_dim even
         # when mlp_dim / dim has no exact binary fraction (dim 56, mlp_dim 115)
-        mlp_ratio=(mlp_dim + 0.5) / dim, qkv_bias=True,
-        class_token=config["pool"] == "cls", global_pool="token" if config["pool"] == "cls" else "avg",
-        fc_norm=False, pos_embed="learn" if config["position"] == "learned" else "none",
-        pos_drop_rate=config["dropout"], proj_drop_rate=config["dropout"])  # the same dropout
+        mlp_ratio=(mlp_dim + 0.5) / dim,
+        qkv_bias=True,
+        class_token=config["pool"] == "cls",
+        global_pool="token" if config["pool"] == "cls" else "avg",
+        fc_norm=False,
+        pos_embed="learn" if config["position"] == "learned" else "none",
+        pos_drop_rate=config["dropout"],
+        proj_drop_rate=config["dropout"],
+    )  # the same dropout
     assert ref.blocks[0].mlp.fc1.out_features == mlp_dim
     ref.load_state_dict(timm_state_dict(model))
     return ref.to(next(model.parameters()).device)

@@ -3,6 +3,10 @@
     python -m vitbook.runs --list                     # every run, with what it measures
     python -m vitbook.runs run NAME [--device cpu]    # run it, write its result
 
+This package is the mechanism, which knows no run: each chapter's runs register with it
+(`recorded_run`) from their own module in `vitbook.experiments`, and the command line
+(`vitbook.runs.cli`, the only module that imports them all) starts them by name.
+
 A run writes ``results/NAME-DEVICE.json`` (DEVICE: ``cpu`` or ``cuda``) beside this
 module, so the file ships with `vitbook` and Colab has it too. The record holds the
 device (CPU model and cores, or GPU name), torch and Python versions, date, command, git
@@ -18,26 +22,24 @@ the variants of a comparison with `show_variants`.
 
 from __future__ import annotations
 
-import argparse
 import datetime
 import difflib
 import json
 import os
 import platform
 import statistics
-import subprocess
-import sys
 import textwrap
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import torch
 
-from .device import get_device
-from .pretrained import RESULTS  # results/, shipped with the package
-from .train import write_atomically
+from ..device import get_device
+from ..pretrained import RESULTS  # results/, shipped with the package
+from ..train import write_atomically
+from .provenance import device_name, git_commit
 
 
 @dataclass(frozen=True)
@@ -58,9 +60,11 @@ def run_command(name: str, device_type: str) -> str:
 
 def recorded_run(name: str, description: str):
     """Register `measure(device, parts, progress)` as the recorded run `name`."""
+
     def register(measure):
         RUNS[name] = Run(name, description, measure)
         return measure
+
     return register
 
 
@@ -74,8 +78,10 @@ def read_json(path: Path, what_to_do: str):
     `what_to_do`."""
     text = path.read_text()
     if "\n<<<<<<< " in "\n" + text:
-        raise ValueError(f"{path} holds git merge-conflict markers (<<<<<<<): resolve the conflict "
-                         f"(keep one side, e.g. `git checkout --theirs -- {path}`), then try again")
+        raise ValueError(
+            f"{path} holds git merge-conflict markers (<<<<<<<): resolve the conflict "
+            f"(keep one side, e.g. `git checkout --theirs -- {path}`), then try again"
+        )
     try:
         return json.loads(text)
     except json.JSONDecodeError as err:
@@ -106,8 +112,11 @@ class Parts:
     def __init__(self, path: Path):
         self.path = path
         self.prefix = path.name.removesuffix("partial.json")  # ".NAME-DEVICE."
-        self.done = read_json(path, "it holds the finished parts of an interrupted run; delete it to "
-                              "start the run afresh") if path.is_file() else {}
+        self.done = (
+            read_json(path, "it holds the finished parts of an interrupted run; delete it to start the run afresh")
+            if path.is_file()
+            else {}
+        )
 
     def get(self, key: str, compute: Callable[[], dict]) -> dict:
         """The part `key`: from an earlier, interrupted run if it finished there, else
@@ -129,39 +138,6 @@ class Parts:
             path.unlink()
 
 
-def device_name(device: torch.device) -> str:
-    """The GPU's name, or the CPU's model and its number of cores."""
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    model = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"CPU: {model}, {os.cpu_count()} cores, {torch.get_num_threads()} torch threads"
-
-
-def git_commit() -> str | None:
-    """The environment variable VITBOOK_COMMIT where it is set (a copy of a checkout, e.g.
-    on a lent GPU machine, whose own .git, if any, may be of another commit); else the
-    commit of the checkout this package runs from (+ "-dirty" when tracked files have
-    uncommitted changes); else None (an installed wheel)."""
-    if os.environ.get("VITBOOK_COMMIT"):
-        return os.environ["VITBOOK_COMMIT"]
-    here = Path(__file__).parent
-    try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True,
-                                text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=here,
-                               capture_output=True, text=True, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return None
-    return commit + ("-dirty" if dirty else "")
-
-
 def result_path(name: str, device_type: str, folder: Path = RESULTS) -> Path:
     return folder / f"{name}-{device_type}.json"
 
@@ -171,18 +147,22 @@ def check_output(path: Path, replace: bool) -> None:
     finished run (unless `replace`)."""
     folder = path.parent
     if folder.exists() and not folder.is_dir():
-        raise NotADirectoryError(f"the output folder {folder} is a file: give --out a folder "
-                                 f"(the result is written there as {path.name})")
+        raise NotADirectoryError(
+            f"the output folder {folder} is a file: give --out a folder (the result is written there as {path.name})"
+        )
     folder.mkdir(parents=True, exist_ok=True)
     if not os.access(folder, os.W_OK):
         raise PermissionError(f"cannot write into the output folder {folder}: choose another with --out")
     if path.exists() and not replace:
-        raise FileExistsError(f"{path} holds a finished run already: pass --replace to make it again "
-                              "(the old record is then replaced), or --out FOLDER to write elsewhere")
+        raise FileExistsError(
+            f"{path} holds a finished run already: pass --replace to make it again "
+            "(the old record is then replaced), or --out FOLDER to write elsewhere"
+        )
 
 
-def prepare(name: str, device: torch.device | str | None, folder: Path,
-            replace: bool) -> tuple[Run, torch.device, Path]:
+def prepare(
+    name: str, device: torch.device | str | None, folder: Path, replace: bool
+) -> tuple[Run, torch.device, Path]:
     """The run, device and result path of a run about to start, every one checked."""
     spec, device = RUNS[run_name(name)], get_device(device)
     path = result_path(spec.name, device.type, Path(folder))
@@ -190,8 +170,14 @@ def prepare(name: str, device: torch.device | str | None, folder: Path,
     return spec, device, path
 
 
-def run(name: str, device: torch.device | str | None = None, folder: Path = RESULTS,
-        progress: bool = True, command: str | None = None, replace: bool = False) -> dict:
+def run(
+    name: str,
+    device: torch.device | str | None = None,
+    folder: Path = RESULTS,
+    progress: bool = True,
+    command: str | None = None,
+    replace: bool = False,
+) -> dict:
     """Run the recorded run `name` on `device` and write its result; return the record.
     An existing result is replaced only with `replace`."""
     spec, device, path = prepare(name, device, folder, replace)
@@ -200,9 +186,13 @@ def run(name: str, device: torch.device | str | None = None, folder: Path = RESU
     earlier = sum(p["part_wall_seconds"] for p in parts.done.values())  # an interrupted run's
     results = spec.measure(device, parts, progress)
     record = {
-        "name": spec.name, "description": spec.description, "device": device_name(device),
-        "device_type": device.type, "torch": torch.__version__,
-        "python": platform.python_version(), "date": datetime.date.today().isoformat(),
+        "name": spec.name,
+        "description": spec.description,
+        "device": device_name(device),
+        "device_type": device.type,
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "date": datetime.date.today().isoformat(),
         "command": command or run_command(spec.name, device.type),
         "commit": commit,
         "wall_seconds": earlier + time.perf_counter() - start,
@@ -223,8 +213,9 @@ def load_run(name: str, device_type: str = "cpu", folder: Path = RESULTS) -> dic
     if not path.is_file():
         others = [d for d in DEVICE_TYPES if d != device_type and result_path(name, d, folder).is_file()]
         elsewhere = f" (it is recorded on {', '.join(others)})" if others else ""
-        raise FileNotFoundError(f"no recorded run {name!r} on {device_type}{elsewhere}; make it with "
-                                f"`{run_command(name, device_type)}`")
+        raise FileNotFoundError(
+            f"no recorded run {name!r} on {device_type}{elsewhere}; make it with `{run_command(name, device_type)}`"
+        )
     return read_json(path, "restore the file from git (`git checkout -- FILE`) or make the run again")
 
 
@@ -232,8 +223,10 @@ def show_run(name: str, device_type: str = "cpu", folder: Path = RESULTS) -> dic
     """Load a recorded run and print which one it is (device, date, command, commit)."""
     record = load_run(name, device_type, folder)
     commit = (record["commit"] or "no git checkout")[:12]
-    print(f"recorded run '{name}': {record['device']}; torch {record['torch']}; {record['date']}; "
-          f"`{record['command']}` at commit {commit}; {record['wall_seconds'] / 60:.1f} min")
+    print(
+        f"recorded run '{name}': {record['device']}; torch {record['torch']}; {record['date']}; "
+        f"`{record['command']}` at commit {commit}; {record['wall_seconds'] / 60:.1f} min"
+    )
     if record.get("note"):  # how a run was made, where that differs from its command
         print(textwrap.fill(f"note: {record['note']}", 88, subsequent_indent="  "))
     return record
@@ -244,8 +237,14 @@ def first_reaching(history: dict, target: float) -> tuple[int, float, float] | N
     training (per-epoch `epochs`, `seconds`, `validation_accuracy`) whose validation
     accuracy reaches `target`; None if none does. Time to an accuracy is measured this way
     on both sides of a comparison."""
-    return next(((e, s, a) for e, s, a in zip(history["epochs"], history["seconds"],
-                                              history["validation_accuracy"]) if a >= target), None)
+    return next(
+        (
+            (e, s, a)
+            for e, s, a in zip(history["epochs"], history["seconds"], history["validation_accuracy"])
+            if a >= target
+        ),
+        None,
+    )
 
 
 def show_variants(variants: dict, reference: str | None = None, split: str = "test") -> None:
@@ -253,11 +252,13 @@ def show_variants(variants: dict, reference: str | None = None, split: str = "te
     records them): the `split`'s accuracy ("test", or "validation": each seed's last
     epoch), mean ± standard deviation over the seeds, the difference of the means from the
     variant `reference` in points, and the mean training seconds."""
+
     def accuracy(result):
         if split == "test":
             return result["test_accuracy"]
         final = [s["validation_accuracy"][-1] for s in result["seeds"]]
         return {"mean": statistics.mean(final), "std": statistics.stdev(final) if len(final) > 1 else 0.0}
+
     width, column = max(len("variant"), *map(len, variants)), f"{split} accuracy"
     gaps = reference is not None
     print(f"{'variant':<{width}}  {column:<14}" + ("  vs reference" if gaps else "") + "  training")
@@ -268,40 +269,3 @@ def show_variants(variants: dict, reference: str | None = None, split: str = "te
             gap = 100 * (mean - accuracy(variants[reference])["mean"])
             line += f"  {'reference' if name == reference else f'{gap:+.2f} points':<12}"
         print(f"{line}  {result['seconds']['mean']:,.0f} s")
-
-
-def parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m vitbook.runs", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--list", action="store_true", help="list the recorded runs")
-    commands = parser.add_subparsers(dest="command")
-    runner = commands.add_parser("run", help="run one recorded run and write its result")
-    runner.add_argument("name", help="the run's name (see --list)")
-    runner.add_argument("--device", choices=DEVICE_TYPES, help="default: cuda when there is a GPU")
-    runner.add_argument("--out", type=Path, default=RESULTS, help=f"result folder (default {RESULTS})")
-    runner.add_argument("--replace", action="store_true", help="make the run again even if its result "
-                        "exists (the old record is replaced)")
-    return parser
-
-
-def main(argv: list[str] | None = None) -> None:
-    # Started as `python -m vitbook.runs`, this file is `__main__`, while the book's runs
-    # register themselves in the module `vitbook.runs`: use that one.
-    from . import ddp_train, experiments, runs, transfer_runs  # noqa: F401
-
-    cli = parser()
-    args = cli.parse_args(argv)
-    if args.list or not args.command:
-        for spec in runs.RUNS.values():
-            print(f"{spec.name:<12} {spec.description}")
-        return
-    command = "python -m vitbook.runs " + " ".join(sys.argv[1:] if argv is None else argv)
-    try:  # what was typed is checked before any work, and a mistake is said in one line
-        *_, path = runs.prepare(args.name, args.device, args.out, args.replace)
-    except (KeyError, OSError, ValueError) as err:
-        cli.error(err.args[0] if err.args else str(err))
-    record = runs.run(args.name, args.device, args.out, command=command, replace=args.replace)
-    print(f"wrote {path} ({record['wall_seconds']:.0f} s)")
-
-
-if __name__ == "__main__":
-    main()

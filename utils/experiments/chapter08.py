@@ -1,0 +1,122 @@
+"""Chapter 8's recorded runs: the ViT beside an MLP and a small ResNet (the same recipe,
+then the same training time), on shares of the training set (data hunger), and distilled
+from the ResNet."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from ..device import seed_everything
+from ..pretrained import RESULTS, build, load_trained
+from ..runs import recorded_run, run_command
+from ..train import CPU_RECIPE, QUICK_RECIPE, Recipe, splits, train
+from ..vit import CPU_CONFIG, QUICK_CONFIG
+from . import seeded
+
+BASELINES = {"MLP": dict(model="mlp", hidden=(256,)), "ResNet": dict(model="resnet", widths=(16, 32, 64))}
+
+
+@recorded_run(
+    "baselines",
+    "an MLP and a small ResNet trained with the quick setting's recipe, 3 seeds; "
+    "seed 0's models become results/mlp-quick.pt and resnet-quick.pt (chapter 8)",
+)
+def baselines(device, parts, progress):
+    command = run_command("baselines", device.type)
+    return {
+        name: seeded(
+            parts,
+            name,
+            config,
+            QUICK_RECIPE,
+            device,
+            progress,
+            command=command,
+            keep=RESULTS / f"{config['model']}-quick.pt",
+        )
+        for name, config in BASELINES.items()
+    }
+
+
+EQUAL_TIME = dict(seconds=180, models={"ViT": QUICK_CONFIG, **BASELINES})  # the quick setting's budget
+
+
+def epoch_seconds(config: dict, recipe: Recipe, device) -> float:
+    """Training seconds of one epoch of `recipe` for `config` on `device` (seed 0)."""
+    train_data, validation, _ = splits(device)
+    seed_everything(0)
+    return train(build(config), train_data, validation.first(256), replace(recipe, epochs=1), progress=False).seconds[
+        -1
+    ]
+
+
+@recorded_run(
+    "equal_time",
+    "the ViT (quick setting), the MLP and the ResNet given the same training "
+    "time, 180 s: the quick recipe for as many epochs as each fits in it, counted from one "
+    "timed epoch, 3 seeds",
+)
+def equal_time(device, parts, progress):
+    results = {}
+    for name, config in EQUAL_TIME["models"].items():
+        one = parts.get(f"{name}, one epoch", lambda c=config: {"seconds": epoch_seconds(c, QUICK_RECIPE, device)})
+        epochs = max(1, round(EQUAL_TIME["seconds"] / one["seconds"]))
+        results[name] = dict(
+            seeded(parts, name, config, replace(QUICK_RECIPE, epochs=epochs), device, progress),
+            epoch_seconds=one["seconds"],
+        )
+    return results
+
+
+HUNGER = dict(fractions=(0.01, 0.05, 0.2, 1.0), epochs=5)
+HUNGER_MODELS = {
+    "ViT": CPU_CONFIG,
+    "ViT, conv stem": dict(CPU_CONFIG, model="conv-stem vit"),
+    "ResNet": BASELINES["ResNet"],
+}
+
+
+def hunger_recipe() -> Recipe:
+    """CPU_RECIPE cut to HUNGER's epochs, its warm-up in proportion."""
+    return replace(
+        CPU_RECIPE,
+        epochs=HUNGER["epochs"],
+        warmup_epochs=CPU_RECIPE.warmup_epochs * HUNGER["epochs"] / CPU_RECIPE.epochs,
+    )
+
+
+@recorded_run(
+    "data_hunger",
+    "the ViT, the conv-stem ViT and the ResNet on 1%, 5%, 20% and 100% of "
+    "the training set (class-balanced, the same subsets for all; every fraction sees as "
+    "many images), 3 seeds",
+)
+def data_hunger(device, parts, progress):
+    recipe = hunger_recipe()
+    return {
+        name: {
+            f"{fraction:g}": seeded(parts, f"{name}, {fraction:g}", config, recipe, device, progress, fraction=fraction)
+            for fraction in HUNGER["fractions"]
+        }
+        for name, config in HUNGER_MODELS.items()
+    }
+
+
+TEACHER = RESULTS / "resnet-quick.pt"  # the `baselines` run's ResNet, seed 0
+
+
+@recorded_run(
+    "distillation",
+    "the ViT of data_hunger on the full training set, trained as there and "
+    "with hard distillation from the ResNet of results/resnet-quick.pt (DeiT), 3 seeds",
+)
+def distillation(device, parts, progress):
+    recipe = hunger_recipe()
+    teacher, record = load_trained(TEACHER, device)  # frozen by `train`, so every seed can share it
+    return {
+        "ViT": seeded(parts, "ViT", CPU_CONFIG, recipe, device, progress),
+        "ViT, distilled from the ResNet": seeded(
+            parts, "ViT, distilled", CPU_CONFIG, recipe, device, progress, teacher=teacher
+        ),
+        "teacher": {"path": TEACHER.name, "test_accuracy": record["test_accuracy"]},
+    }
