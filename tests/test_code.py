@@ -142,3 +142,12 @@ def test_ruff_finds_nothing_to_fix():
             f"`ruff {' '.join(command)}` (fix with `ruff check --fix . && ruff format .`):\n"
             + (result.stdout + result.stderr)
         )
+
+
+def test_records_hold_what_runs_wrote_not_code():
+    """records/ keeps what a run wrote (logs, environment, results); the code that made them
+    lives in utils/ and runs as project commands (`python -m vitbook.runs run NAME`)."""
+    code = sorted(
+        str(path.relative_to(ROOT)) for path in (ROOT / "records").rglob("*") if path.suffix in (".py", ".sh", ".ipynb")
+    )
+    assert not code, "code in records/ (make it a recorded run in utils/experiments/):\n" + "\n".join(code)

@@ -14,7 +14,8 @@ from vitbook import experiments, runs
 from vitbook.experiments import chapter06, chapter08, chapter09
 from vitbook.pretrained import load_trained
 from vitbook.runs.cli import CHAPTERS
-from vitbook.train import evaluate
+from vitbook.train import QUICK_RECIPE, evaluate
+from vitbook.vit import QUICK_CONFIG
 
 
 @pytest.fixture
@@ -257,6 +258,10 @@ def sliver(monkeypatch, tmp_path):
         EQUAL_TIME=dict(chapter08.EQUAL_TIME, seconds=1e-9),
         DDP_THROUGHPUT=dict(processes=(1, 2), steps=2, rounds=1),
         FEW_LABELS=dict(chapter09.FEW_LABELS, fractions=(0.1, 1.0), epochs=1),
+        SWEEP={
+            "quick, seeds 0 and 1": ((0, 1), {"quick": (QUICK_CONFIG, replace(QUICK_RECIPE, epochs=1))}),
+            "augmented, seed 0": ((0,), {"augment": (QUICK_CONFIG, replace(QUICK_RECIPE, epochs=1, augment=True))}),
+        },
         **{
             name: replace(getattr(chapter06, name), epochs=1)
             for name in ("QUICK_RECIPE", "CPU_RECIPE", "D2L_RECIPE", "D2L_OPTIMIZER")
@@ -321,6 +326,15 @@ def test_every_run_of_the_book_runs_end_to_end(sliver, name):
         race = results["quick setting to D2L's accuracy"]
         assert [r["seed"] for r in race] == [0] and all(r["target"] == target for r in race)
         assert all(r["reached"] == (r["validation_accuracy"][-1] >= target) for r in race)
+    elif name == "sweep":
+        seeds = {
+            table: {variant: [curve["seed"] for curve in result["seeds"]] for variant, result in table_results.items()}
+            for table, table_results in results.items()
+        }
+        assert seeds == {"quick, seeds 0 and 1": {"quick": [0, 1]}, "augmented, seed 0": {"augment": [0]}}
+        curves = [curve for table in results.values() for result in table.values() for curve in result["seeds"]]
+        assert all(len(c["validation_accuracy"]) == 1 and "test_accuracy" not in c for c in curves), "no test numbers"
+        assert "validation split only" in record["description"]
     elif name in ("pipeline", "ablations", "baselines"):
         assert len(results) >= 2 and all(len(r["seeds"]) == 1 for r in results.values())
     elif name == "optimizer":
