@@ -92,6 +92,17 @@ def test_chapter_has_exercises_with_a_checked_solution(chapter):
     assert text.count(":class: dropdown") + len(solved) >= len(numbers), "an answer to every question"
 
 
+@pytest.mark.parametrize("chapter", CHAPTERS, ids=str)
+def test_every_run_a_chapter_shows_is_registered(chapter):
+    """A recorded run a chapter shows by name is one that `python -m vitbook.runs run` can make."""
+    from vitbook.runs import RUNS
+    from vitbook.runs.cli import CHAPTERS as REGISTERING  # noqa: F401 (importing it registers every run)
+
+    code = "\n".join(c.source for c in nbformat.read(ROOT / chapter, as_version=4).cells if c.cell_type == "code")
+    shown = set(re.findall(r"(?:show_run|load_run)\((?:name=)?[\"']([\w-]+)[\"']", code))
+    assert not {name.replace("-", "_") for name in shown} - set(RUNS), f"{chapter} shows runs no module registers"
+
+
 def test_ci_runs_the_readme_test_command():
     ci = (ROOT / ".ci" / "run").read_text().splitlines()
     assert readme_command("Run all tests") in ci
