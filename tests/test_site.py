@@ -11,6 +11,7 @@ from urllib.parse import urlparse
 
 import pytest
 import yaml
+from selenium.common.exceptions import TimeoutException
 from selenium.webdriver.support.ui import WebDriverWait
 from test_book import readme_command
 
@@ -184,6 +185,8 @@ def test_page_renders(site, browser, page):
     assert not unlabelled, f"images without alt text (set mystnb.image.alt on the cell): {unlabelled}"
     errors = js_errors(browser)
     assert not errors, "\n".join(errors)
+    viewports = browser.execute_script("return document.querySelectorAll('meta[name=viewport]').length")
+    assert viewports == 1, f"{viewports} viewport tags (vitbook.sphinx_fix keeps one)"
 
 
 def links_around_image(driver, alt: str) -> list[str]:
@@ -193,6 +196,36 @@ def links_around_image(driver, alt: str) -> list[str]:
         ".some(i => i.alt === arguments[0])).map(a => a.href)",
         alt,
     )
+
+
+@pytest.fixture(scope="module")
+def offline():
+    """A desktop browser that reaches nothing but this machine: every https request (CDNs,
+    badges) is blocked, as in a classroom behind a firewall."""
+    driver = open_browser(1366)
+    driver.execute_cdp_cmd("Network.enable", {})
+    driver.execute_cdp_cmd("Network.setBlockedURLs", {"urls": ["https://*"]})
+    yield driver
+    driver.quit()
+
+
+UNTYPESET = """return [...document.querySelectorAll('.math')]
+    .map(m => [m.querySelector('mjx-container') !== null, m.textContent.trim().slice(0, 60)])"""
+
+
+@pytest.mark.parametrize("page", toc_pages())
+def test_math_is_typeset_with_no_network(site, offline, page):
+    """MathJax is served with the site (sphinx-mathjax-offline), so every formula is typeset
+    with no network; none is left as raw TeX."""
+    offline.get(f"{site}/{page}.html")
+    formulas = offline.execute_script(UNTYPESET)
+    try:
+        WebDriverWait(offline, 30).until(lambda d: all(done for done, _ in d.execute_script(UNTYPESET)))
+    except TimeoutException:
+        raw = [tex for done, tex in offline.execute_script(UNTYPESET) if not done]
+        pytest.fail(f"{len(raw)} formulas left as raw TeX (is MathJax served with the site?): {raw[:3]}")
+    if page == chapter_paths(ROOT)[0].with_suffix("").as_posix():
+        assert len(formulas) > 10, "chapter 1 writes its shapes as formulas"
 
 
 @pytest.mark.parametrize("chapter", chapter_paths(ROOT), ids=str)
