@@ -28,6 +28,8 @@ LAYERS = {
         "transfer",
         "timm_layout",
         "distributed",
+        "locality",
+        "tokenizers",
         "plotting",
         "__init__",
     ],

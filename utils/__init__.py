@@ -21,6 +21,8 @@ The model, one module a chapter
     transfer    a trained ViT at a new image size; timm's weights in the book's ViT (chapter 9)
     timm_layout what in a timm ViT differs from the book's layout (chapter 9)
     distributed process groups and each rank's share of a batch (chapter 10)
+    locality    Locality Self-Attention (LSA) and CCT's sequence pooling for small data (chapter 11)
+    tokenizers  shifted patches (SPT) and CCT's convolutional tokenizer for small data (chapter 11)
 
 The machinery
     train/      the trainer of chapter 6: recipes, data on the device, the loop and its pieces
