@@ -132,15 +132,16 @@ def browser():
     driver.quit()
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def phone():
-    """A browser window as wide as a phone's (390 px)."""
-    driver = open_browser(390)
+    """A phone's screen, 390 CSS px wide (Chromium's mobile emulation: a desktop window
+    cannot be made that narrow)."""
+    driver = open_browser(390, mobile=True)
     yield driver
     driver.quit()
 
 
-def open_browser(width: int):
+def open_browser(width: int, mobile: bool = False):
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
@@ -151,6 +152,8 @@ def open_browser(width: int):
     for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", f"--window-size={width},900"):
         options.add_argument(arg)
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    if mobile:
+        options.add_experimental_option("mobileEmulation", {"deviceMetrics": {"width": width, "height": 844}})
     return webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
 
 
@@ -304,3 +307,30 @@ def test_outputs_read_well_on_the_page(site, browser, chapter):
     px_per_point = {alt: scale * BOOK_STYLE["figure.dpi"] / 72 for alt, scale in scales}
     small = {alt: round(MIN_FONT * p, 1) for alt, p in px_per_point.items() if MIN_FONT * p < 9}
     assert not small, f"figures whose {MIN_FONT}-point text is under 9 px on the page: {small}"
+
+
+@pytest.mark.parametrize("page", toc_pages())
+def test_tables_fit_a_phones_column(site, phone, page):
+    phone.get(f"{site}/{page}.html")
+    wide = phone.execute_script(
+        "return [...document.querySelectorAll('article table')].filter(t => t.scrollWidth > "
+        "(t.closest('.pst-scrollable-table-container') || t.parentElement).clientWidth + 1)"
+        ".map(t => t.rows[0].textContent.trim().replace(/\\s+/g, ' ').slice(0, 60))"
+    )
+    assert not wide, f"tables wider than a phone's column (_static/book.css): {wide}"
+
+
+@pytest.mark.parametrize("chapter", chapter_paths(ROOT), ids=str)
+def test_figures_read_on_a_phone_or_open_full_size(site, phone, chapter):
+    """On a 390-px screen a figure's smallest text (MIN_FONT points) is at least 8 px, or a
+    tap on the figure opens it full size (_static/figures.js)."""
+    phone.get(f"{site}/{chapter.with_suffix('.html').as_posix()}")
+    figures = phone.execute_script(
+        "return [...document.querySelectorAll('.cell_output img')].filter(i => i.naturalWidth)"
+        ".map(i => [i.alt, i.width / i.naturalWidth, i.closest('a') ? i.closest('a').href === i.src : false])"
+    )
+    assert figures
+    unreadable = [
+        alt for alt, scale, opens in figures if MIN_FONT * scale * BOOK_STYLE["figure.dpi"] / 72 < 8 and not opens
+    ]
+    assert not unreadable, f"figures too small to read on a phone that do not open full size: {unreadable}"
