@@ -114,11 +114,10 @@ class SequencePooling(nn.Module):
 
 class SeqPoolViT(ViT):
     """The book's ViT with sequence pooling (Hassani et al. 2021, CCT) in place of mean
-    pooling: no `<cls>` token, and its `forward` is `ViT.forward` with one line changed,
-    ``pooled = self.seq_pool(x)``. A subclass is the smallest readable way: `ViT.forward`
-    pools inline, so only its forward has to be written again, and the model is still a
-    `ViT` (its parts, names and `pool == "mean"`, no `<cls>` token, as chapter 7 reads).
-    Takes `ViT`'s arguments; `pool` can only be "mean"."""
+    pooling: no `<cls>` token, and `ViT.pool_tokens` replaced by sequence pooling. A
+    subclass is the smallest readable way: the rest of `ViT.forward` is used as it is, and
+    the model is still a `ViT` (its parts, names and `pool == "mean"`, no `<cls>` token, as
+    chapter 7 reads). Takes `ViT`'s arguments; `pool` can only be "mean"."""
 
     def __init__(self, **config):
         if config.setdefault("pool", "mean") != "mean":
@@ -126,21 +125,9 @@ class SeqPoolViT(ViT):
         super().__init__(**config)
         self.seq_pool = SequencePooling(self.head.in_features)
 
-    def forward(self, images: torch.Tensor, return_attention: bool = False):
-        """Logits (B, num_classes); with ``return_attention=True`` also a list with each
-        block's attention weights (B, heads, T, T)."""
-        x = self.pos_drop(self.tokens(self.patch_embed(images)))  # (B, T, D)
-        maps = []
-        for block in self.blocks:
-            if return_attention:
-                x, weights = block(x, return_attention=True)
-                maps.append(weights)
-            else:
-                x = block(x)
-        x = self.norm(x)
-        pooled = self.seq_pool(x)  # (B, D): the line that differs from ViT.forward
-        logits = self.head(pooled)
-        return (logits, maps) if return_attention else logits
+    def pool_tokens(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, T, D) -> (B, D): the tokens weighted by sequence pooling (the one change from `ViT`)."""
+        return self.seq_pool(x)
 
 
 def with_lsa(model: nn.Module, mask_diagonal: bool = True, learn_temperature: bool = True) -> nn.Module:

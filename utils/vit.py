@@ -101,9 +101,12 @@ class ViT(nn.Module):
             else:
                 x = block(x)
         x = self.norm(x)
-        pooled = x[:, 0] if self.pool == "cls" else x.mean(dim=1)  # (B, D)
-        logits = self.head(pooled)
+        logits = self.head(self.pool_tokens(x))  # (B, D) -> (B, num_classes)
         return (logits, maps) if return_attention else logits
+
+    def pool_tokens(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, T, D) -> (B, D): the `<cls>` token, or the mean of the patch tokens."""
+        return x[:, 0] if self.pool == "cls" else x.mean(dim=1)
 
 
 def parameter_counts(model: ViT) -> dict[str, int]:
