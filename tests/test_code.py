@@ -30,6 +30,7 @@ LAYERS = {
         "distributed",
         "locality",
         "tokenizers",
+        "compact",
         "plotting",
         "__init__",
     ],

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from vitbook import experiments, runs
-from vitbook.experiments import chapter06, chapter08, chapter09
+from vitbook.experiments import chapter06, chapter08, chapter09, chapter11
 from vitbook.pretrained import load_trained
 from vitbook.runs.cli import CHAPTERS
 from vitbook.train import QUICK_RECIPE, evaluate
@@ -258,6 +258,7 @@ def sliver(monkeypatch, tmp_path):
         EQUAL_TIME=dict(chapter08.EQUAL_TIME, seconds=1e-9),
         DDP_THROUGHPUT=dict(processes=(1, 2), steps=2, rounds=1),
         FEW_LABELS=dict(chapter09.FEW_LABELS, fractions=(0.1, 1.0), epochs=1),
+        SCHEDULE_EPOCHS=(1, 2),
         SWEEP={
             "quick, seeds 0 and 1": ((0, 1), {"quick": (QUICK_CONFIG, replace(QUICK_RECIPE, epochs=1))}),
             "augmented, seed 0": ((0,), {"augment": (QUICK_CONFIG, replace(QUICK_RECIPE, epochs=1, augment=True))}),
@@ -335,6 +336,14 @@ def test_every_run_of_the_book_runs_end_to_end(sliver, name):
         curves = [curve for table in results.values() for result in table.values() for curve in result["seeds"]]
         assert all(len(c["validation_accuracy"]) == 1 and "test_accuracy" not in c for c in curves), "no test numbers"
         assert "validation split only" in record["description"]
+    elif name == "schedule":
+        assert list(results["epochs"]) == ["1", "2"] and results["converged_gain"] == chapter11.CONVERGED_GAIN
+        assert [r["seeds"][0]["epochs"][-1] for r in results["epochs"].values()] == [1, 2]
+    elif name == "levers":
+        assert list(results) == list(chapter11.LEVERS)
+        costs = {n: r["costs"] for n, r in results.items()}
+        assert all(c["tokens"] == 16 and c["flops"] > 0 for c in costs.values())
+        assert costs["convolutional tokenizer (CCT)"]["tokenizer flops"] > costs["quick setting"]["tokenizer flops"]
     elif name in ("pipeline", "ablations", "baselines"):
         assert len(results) >= 2 and all(len(r["seeds"]) == 1 for r in results.values())
     elif name == "optimizer":
@@ -412,3 +421,14 @@ def test_the_validation_split_is_fixed_and_takes_nothing_twice():
     assert torch.equal(together.sort().values, train.images.flatten(1).sum(1).sort().values)
     with pytest.raises(ValueError, match="cannot hold out 0 of"):
         split_off(train, 0)
+
+
+def test_a_schedule_has_converged_when_doubling_it_gains_too_little():
+    def result(final):
+        return {"seeds": [{"validation_accuracy": [0.5, a]} for a in final]}
+
+    rising = {10: result([0.880, 0.882]), 20: result([0.890, 0.892]), 40: result([0.893, 0.895])}
+    assert chapter11.converged(rising) == 20  # 10 -> 20 gains 1 point, 20 -> 40 0.3
+    assert chapter11.converged(rising, gain=0.002) is None  # every doubling gains more
+    assert chapter11.scaled(40).warmup_epochs == 4 * chapter11.QUICK_RECIPE.warmup_epochs
+    assert chapter11.scaled(10) == chapter11.QUICK_RECIPE

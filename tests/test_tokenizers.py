@@ -4,13 +4,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from vitbook.checks import ShapeError
+from vitbook.compact import compact_vit
 from vitbook.patches import PatchEmbedding
 from vitbook.tokenizers import (
     ConvTokenizer,
     ShiftedPatchTokenization,
-    cct_vit,
     shifted_copies,
-    spt_vit,
     tokenizer_costs,
 )
 from vitbook.vit import CPU_CONFIG, QUICK_CONFIG, ViT, matmul_flops, parameter_counts
@@ -135,17 +134,16 @@ def test_the_conv_tokenizer_widths_and_initialisation():
 
 
 @pytest.mark.parametrize("config", [CPU_CONFIG, QUICK_CONFIG], ids=["cpu", "quick"])
-@pytest.mark.parametrize("build", [spt_vit, cct_vit])
-def test_the_builders_give_a_vit_that_trains(build, config):
+@pytest.mark.parametrize("tokenizer", ["spt", "conv"])
+def test_the_builders_give_a_vit_that_trains(tokenizer, config):
     torch.manual_seed(0)
-    model = build(**config)
+    model = compact_vit(tokenizer=tokenizer, **config)
     assert isinstance(model, ViT) and isinstance(model.patch_embed, (ShiftedPatchTokenization, ConvTokenizer))
     logits = model(torch.randn(4, 1, 28, 28))
     assert logits.shape == (4, 10)
     logits.logsumexp(dim=1).sum().backward()
     assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in model.patch_embed.parameters())
     counts = parameter_counts(model)
-    print(build.__name__, counts)
     assert counts["patch embedding"] == tokenizer_costs(model)["parameters"]
     assert counts["total"] == sum(p.numel() for p in model.parameters())
     assert model.tokens.num_patches == model.patch_embed.num_patches
@@ -154,14 +152,18 @@ def test_the_builders_give_a_vit_that_trains(build, config):
 def test_the_builders_change_the_tokenizer_and_only_what_it_needs():
     torch.manual_seed(0)
     plain = ViT(**QUICK_CONFIG)
-    spt = spt_vit(**QUICK_CONFIG)
+    spt = compact_vit(tokenizer="spt", **QUICK_CONFIG)
     rest = {k for k in spt.state_dict() if not k.startswith("patch_embed.")}
     assert rest == {k for k in plain.state_dict() if not k.startswith("patch_embed.")}
     assert spt.tokens.pos_embed.shape == plain.tokens.pos_embed.shape == (1, 17, 64)
-    cct = cct_vit(conv_layers=2, **QUICK_CONFIG)  # 49 tokens, not the 16 of 7x7 patches
+    cct = compact_vit(tokenizer="conv", conv_layers=2, **QUICK_CONFIG)  # 49 tokens, not the 16 of 7x7 patches
     assert cct.tokens.pos_embed.shape == (1, 50, 64)
-    assert cct_vit(conv_layers=1, **dict(QUICK_CONFIG, pool="mean")).tokens.pos_embed.shape == (1, 196, 64)
-    assert cct_vit(conv_layers=2, **CPU_CONFIG).tokens.pos_embed.shape == (1, 50, 64)
+    assert compact_vit(tokenizer="conv", conv_layers=1, **dict(QUICK_CONFIG, pool="mean")).tokens.pos_embed.shape == (
+        1,
+        196,
+        64,
+    )
+    assert compact_vit(tokenizer="conv", conv_layers=2, **CPU_CONFIG).tokens.pos_embed.shape == (1, 50, 64)
 
 
 def test_tokenizer_costs_match_a_hand_count():

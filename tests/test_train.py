@@ -1,3 +1,5 @@
+import math
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -245,3 +247,12 @@ def test_a_wrong_teacher_is_refused_with_the_reason(small_data):
         train(model, *small_data, Recipe(epochs=1), progress=False, teacher=model)
     with pytest.raises(ValueError, match=r"teacher gives logits of shape \(2, 5\).*\(2, 10\).*the model's classes"):
         train(model, *small_data, Recipe(epochs=1), progress=False, teacher=Always(3, classes=5))
+
+
+def test_training_with_every_lever_runs_and_learns(small_data):
+    data, _ = small_data
+    recipe = Recipe(epochs=2, batch_size=64, lr=2e-3, optimizer="adamw", erase=0.25, mixup=0.8, cutmix=1.0)
+    torch.manual_seed(0)
+    model = ViT(img_size=28, patch_size=7, dim=32, depth=2, num_heads=2, mlp_dim=64, dropout=0.0, drop_path=0.1)
+    history = train(model, data, data, recipe, progress=False)
+    assert all(math.isfinite(v) for v in history.train_loss) and history.train_loss[-1] < history.train_loss[0]

@@ -25,6 +25,16 @@ class MLP(nn.Module):
         return self.drop(self.fc2(self.drop(self.act(self.fc1(x)))))
 
 
+def drop_path(x: torch.Tensor, rate: float, training: bool) -> torch.Tensor:
+    """Stochastic depth (Huang et al. 2016), as timm's `drop_path`: in training, each
+    sample's branch output is zeroed with probability `rate` and the rest scaled by
+    1 / (1 - rate), so its expected value is unchanged; the identity in evaluation."""
+    if rate == 0 or not training:
+        return x
+    keep = x.new_empty((x.shape[0],) + (1,) * (x.ndim - 1)).bernoulli_(1 - rate)  # (B, 1, 1)
+    return x * (keep / (1 - rate))
+
+
 class EncoderBlock(nn.Module):
     """One Transformer encoder block: (B, N, D) -> (B, N, D), so blocks stack.
 
@@ -35,6 +45,9 @@ class EncoderBlock(nn.Module):
     Post-norm (the original Transformer)::
 
         x = norm1(x + attn(x));  x = norm2(x + mlp(x))
+
+    With ``drop_path`` > 0 (chapter 11) each branch is dropped for a random share of the
+    samples in training (`drop_path`, stochastic depth).
     """
 
     def __init__(
@@ -45,9 +58,12 @@ class EncoderBlock(nn.Module):
         dropout: float = 0.0,
         attn_dropout: float = 0.0,
         norm_first: bool = True,
+        drop_path: float = 0.0,
     ):
         super().__init__()
-        self.norm_first = norm_first
+        if not 0 <= drop_path < 1:
+            raise ValueError(f"drop_path is a probability in [0, 1), not {drop_path!r}")
+        self.norm_first, self.drop_path = norm_first, drop_path
         self.norm1 = nn.LayerNorm(dim, eps=LAYER_NORM_EPS)
         self.attn = MultiHeadAttention(dim, num_heads, attn_drop=attn_dropout, proj_drop=dropout)
         self.norm2 = nn.LayerNorm(dim, eps=LAYER_NORM_EPS)
@@ -56,12 +72,13 @@ class EncoderBlock(nn.Module):
     def forward(self, x: torch.Tensor, return_attention: bool = False):
         out = self.attn(self.norm1(x) if self.norm_first else x, return_attention=return_attention)
         attended, weights = out if return_attention else (out, None)
+        rate, training = self.drop_path, self.training
         if self.norm_first:
-            x = x + attended
-            x = x + self.mlp(self.norm2(x))
+            x = x + drop_path(attended, rate, training)
+            x = x + drop_path(self.mlp(self.norm2(x)), rate, training)
         else:
-            x = self.norm1(x + attended)
-            x = self.norm2(x + self.mlp(x))
+            x = self.norm1(x + drop_path(attended, rate, training))
+            x = self.norm2(x + drop_path(self.mlp(x), rate, training))
         return (x, weights) if return_attention else x
 
 

@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from .baselines import MLP, ResNet
+from .compact import compact_vit
 from .device import get_device
 from .stem import conv_stem_vit
 from .train import History, Recipe, load_checkpoint, save_checkpoint
@@ -26,7 +27,13 @@ from .vit import ViT, vit_config
 RESULTS = Path(__file__).parent / "results"  # shipped with the package (Colab too)
 CHECKPOINT = RESULTS / "vit-book.pt"
 RUN_OF = {"vit-quick.pt": "quick", "mlp-quick.pt": "baselines", "resnet-quick.pt": "baselines"}  # who writes it
-MODELS = {"vit": ViT, "conv-stem vit": conv_stem_vit, "mlp": MLP, "resnet": ResNet}  # a config's "model"
+MODELS = {  # a config's "model"
+    "vit": ViT,
+    "conv-stem vit": conv_stem_vit,
+    "compact vit": compact_vit,
+    "mlp": MLP,
+    "resnet": ResNet,
+}
 
 
 def build(config: dict) -> nn.Module:

@@ -11,7 +11,8 @@ ViTs from scratch on small data sets replace it:
   read as the tokens.
 
 Both give (B, N, embed_dim) tokens and the attributes of `PatchEmbedding`, so they drop
-into the book's ViT in place of its patch embedding (`spt_vit`, `cct_vit`).
+into the book's ViT in place of its patch embedding (`with_tokenizer`;
+`vitbook.compact.compact_vit` builds such ViTs by name).
 """
 
 from __future__ import annotations
@@ -177,34 +178,14 @@ class ConvTokenizer(nn.Module):
         return features.flatten(2).transpose(1, 2)  # (B, N, D)
 
 
-def spt_vit(**config) -> ViT:
-    """A `ViT(**config)` whose patch embedding is a `ShiftedPatchTokenization` (Lee, Lee &
-    Song 2021) of the same image size, patch size, channels and width; the number of tokens
-    and every other part are unchanged. Its linear map keeps PyTorch's initialisation, as
-    the patch embedding's convolution does."""
-    model = ViT(**config)
-    embed, dim = model.patch_embed, model.head.in_features
-    model.patch_embed = ShiftedPatchTokenization(embed.img_size, embed.patch_size, embed.in_channels, dim)
-    return model
-
-
-def cct_vit(conv_layers: int = 2, **config) -> ViT:
-    """A `ViT(**config)` whose patch embedding is CCT's `ConvTokenizer` with `conv_layers`
-    blocks (Hassani et al. 2021), of the same image size, channels and width. Its
-    `patch_size` no longer decides the tokens: where the tokenizer gives another number
-    than the patch embedding did, `tokens` is rebuilt (same position kind, a new table) for
-    it. Only the tokenizer is CCT's: the `<cls>` token (or mean pooling) stays, CCT's
-    attention pooling (SeqPool) is not added."""
-    model = ViT(**config)
-    embed, dim = model.patch_embed, model.head.in_features
-    model.patch_embed = ConvTokenizer(embed.img_size, embed.in_channels, dim, conv_layers)
-    if model.patch_embed.num_patches != model.tokens.num_patches:
+def with_tokenizer(model: ViT, tokenizer: nn.Module) -> ViT:
+    """`model` with `tokenizer` in place of its patch embedding, in place. Where the
+    tokenizer gives another number of tokens, `tokens` is rebuilt for it (the same
+    position kind and `<cls>` token or none, a new table of the initial std 0.02)."""
+    model.patch_embed = tokenizer
+    if tokenizer.num_patches != model.tokens.num_patches:
         model.tokens = ClassTokenAndPositions(
-            model.patch_embed.num_patches,
-            dim,
-            model.tokens.position,
-            cls_token=model.pool == "cls",
-            pos_std=config.get("pos_std", 0.02),
+            tokenizer.num_patches, model.head.in_features, model.tokens.position, cls_token=model.pool == "cls"
         )
     return model
 

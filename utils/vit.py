@@ -42,7 +42,9 @@ class ViT(nn.Module):
 
     patch embedding -> `<cls>` + positions -> dropout -> `depth` pre-norm encoder blocks
     -> LayerNorm -> pool (`<cls>` token, or the mean of the patch tokens with
-    ``pool="mean"``, which then has no `<cls>` token) -> linear head.
+    ``pool="mean"``, which then has no `<cls>` token) -> linear head. With ``drop_path``
+    > 0 (chapter 11), block i drops its branches at the rate drop_path * i / (depth - 1),
+    rising from 0 at the first block (timm's rule).
 
     Parameter names follow timm's VisionTransformer, except that the `<cls>` token and the
     position table live in `tokens` (see `timm_state_dict`).
@@ -62,6 +64,7 @@ class ViT(nn.Module):
         pool: str = "cls",
         position: str = "learned",
         pos_std: float = 0.02,
+        drop_path: float = 0.0,
     ):
         super().__init__()
         if pool not in POOLS:
@@ -76,15 +79,17 @@ class ViT(nn.Module):
             if isinstance(value, bool) or not isinstance(value, int) or value < least:
                 kind = "a positive integer" if least else "an integer >= 0 (0: no encoder blocks)"
                 raise ValueError(f"{arg} must be {kind}, not {value!r}")
-        if not 0 <= dropout < 1:
-            raise ValueError(f"dropout is a probability in [0, 1), not {dropout!r}")
+        for arg, value in (("dropout", dropout), ("drop_path", drop_path)):
+            if not 0 <= value < 1:
+                raise ValueError(f"{arg} is a probability in [0, 1), not {value!r}")
         self.pool = pool
         self.patch_embed = PatchEmbedding(img_size, patch_size, in_channels, dim)
         self.tokens = ClassTokenAndPositions(
             self.patch_embed.num_patches, dim, position, cls_token=pool == "cls", pos_std=pos_std
         )
         self.pos_drop = nn.Dropout(dropout)
-        self.blocks = nn.ModuleList(EncoderBlock(dim, num_heads, mlp_dim, dropout) for _ in range(depth))
+        rates = [drop_path * i / max(depth - 1, 1) for i in range(depth)]
+        self.blocks = nn.ModuleList(EncoderBlock(dim, num_heads, mlp_dim, dropout, drop_path=r) for r in rates)
         self.norm = nn.LayerNorm(dim, eps=LAYER_NORM_EPS)
         self.head = nn.Linear(dim, num_classes)
         init_vit_weights(self)
@@ -156,14 +161,15 @@ def matmul_flops(
 
 
 def vit_config(model: ViT) -> dict:
-    """The arguments of `ViT(...)` that build a model of `model`'s shape (its dropout too;
-    the initial scale of the positions, `pos_std`, is not kept by a model and is left out)."""
+    """The arguments of `ViT(...)` that build a model of `model`'s shape (its dropout too,
+    and its stochastic depth `drop_path` when it has any; the initial scale of the
+    positions, `pos_std`, is not kept by a model and is left out)."""
     if not isinstance(model, ViT):
         raise TypeError(f"vit_config expects a vitbook ViT, got a {type(model).__name__}")
     embed = model.patch_embed
     block = model.blocks[0] if len(model.blocks) else None
     dim = model.head.in_features
-    return dict(
+    config = dict(
         img_size=embed.img_size,
         patch_size=embed.patch_size,
         in_channels=embed.in_channels,
@@ -176,6 +182,8 @@ def vit_config(model: ViT) -> dict:
         pool=model.pool,
         position=model.tokens.position,
     )
+    rate = model.blocks[-1].drop_path if block else 0.0
+    return config | ({"drop_path": rate} if rate else {})
 
 
 def timm_state_dict(model: ViT) -> dict[str, torch.Tensor]:
@@ -211,7 +219,8 @@ def timm_equivalent(model: ViT):
         pos_embed="learn" if config["position"] == "learned" else "none",
         pos_drop_rate=config["dropout"],
         proj_drop_rate=config["dropout"],
-    )  # the same dropout
+        drop_path_rate=config.get("drop_path", 0.0),
+    )  # the same dropout and stochastic depth
     assert ref.blocks[0].mlp.fc1.out_features == mlp_dim
     ref.load_state_dict(timm_state_dict(model))
     return ref.to(next(model.parameters()).device)

@@ -1,7 +1,7 @@
 """The book's recorded runs (see `vitbook.runs`), one module a chapter: `chapter06` (training
 and its choices), `chapter08` (the ViT beside convnets), `chapter09` (transfer), `chapter10`
-(data parallelism), and `sweep` (the exploration that chose the recipes).
-`python -m vitbook.runs --list` lists them. This module holds what they
+(data parallelism), `chapter11` (the levers that help a ViT on small data), and `sweep`
+(the exploration that chose the recipes). `python -m vitbook.runs --list` lists them. This module holds what they
 share: training one setting on several seeds and recording it the same way every time.
 
 Every choice is made on a validation split of `vitbook.train.VALIDATION_IMAGES` carved from

@@ -24,6 +24,7 @@ class DeviceData:
         device = get_device(device)
         self.images = split.images.to(device)
         self.labels = split.labels.to(device)
+        self.num_classes = len(split.classes)
         self.device = device
 
     def __len__(self) -> int:

@@ -26,6 +26,7 @@ import torch
 from torch import nn
 
 from ..distributed import rank_and_world
+from .augment import augment_batch
 from .checkpoint import State
 from .device_data import DeviceData
 from .distill import frozen_teacher, training_loss
@@ -91,9 +92,10 @@ def train_epoch(
     for i, (x, y) in enumerate(batches):
         batch = len(y)  # all ranks together
         x, y = this_ranks(x, y)
+        x, targets = augment_batch(x, y, recipe, state.generator, data.num_classes)
         with autocast(device, recipe.bf16):
             logits = model(x)
-            loss = loss_of(logits, x, y)
+            loss = loss_of(logits, x, targets)
         state.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         state.optimizer.step()

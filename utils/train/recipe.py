@@ -21,6 +21,9 @@ class Recipe:
     img_size: int = 28  # resize on the device (D2L: 96)
     bf16: bool = False  # bfloat16 autocast, on CUDA only
     compile: bool = False  # torch.compile the model, on CUDA only
+    erase: float = 0.0  # random erasing: the share of images with a rectangle erased (train.augment)
+    mixup: float = 0.0  # mixup's alpha (lambda ~ Beta(alpha, alpha)); 0: off
+    cutmix: float = 0.0  # CutMix's alpha; with mixup too, one of the two a batch
 
     def __post_init__(self):
         if self.optimizer not in ("sgd", "adamw"):
@@ -29,6 +32,10 @@ class Recipe:
             raise ValueError(f"schedule must be 'constant' or 'cosine', not {self.schedule!r}")
         if self.epochs < 1 or self.batch_size < 1 or self.lr <= 0:
             raise ValueError(f"epochs, batch_size and lr must be positive: {self}")
+        if not 0 <= self.erase <= 1:
+            raise ValueError(f"erase is the share of images erased, in [0, 1], not {self.erase!r}")
+        if self.mixup < 0 or self.cutmix < 0:
+            raise ValueError(f"mixup and cutmix are Beta alphas >= 0 (0: off), not {self.mixup!r}, {self.cutmix!r}")
 
 
 # D2L's recipe: plain SGD, lr 0.1, batch 128, 10 epochs, images resized to 96x96.

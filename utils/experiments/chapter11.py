@@ -1,0 +1,97 @@
+"""Chapter 11's recorded runs: what closes the ViT's gap to the ResNet on Fashion-MNIST,
+one lever at a time from the quick setting (QUICK_CONFIG, QUICK_RECIPE: what chapter 6
+trains live), 3 seeds each, every choice on the validation split.
+
+- `schedule`: the quick setting trained for 10, 20 and 40 epochs (the cosine decay
+  stretched to each), to see where its validation accuracy stops rising (`converged`);
+- `levers`: the tokenizer (shifted patches, a convolutional tokenizer), the attention
+  (locality self-attention) and the pooling (sequence pooling), one change each.
+
+Each variant records its cost beside its accuracy: parameters and FLOPs a forward pass
+(`vitbook.compact.model_costs`) and training seconds.
+"""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import replace
+
+from ..compact import model_costs
+from ..device import seed_everything
+from ..pretrained import build
+from ..runs import recorded_run
+from ..train import QUICK_RECIPE
+from ..vit import QUICK_CONFIG
+from . import seeded
+
+SCHEDULE_EPOCHS = (10, 20, 40)
+# A schedule has converged when doubling it gains less than this on validation (3-seed
+# means): about twice the seed-to-seed spread of the quick setting (0.2 points, `quick`).
+CONVERGED_GAIN = 0.004
+COMPACT = dict(QUICK_CONFIG, model="compact vit")
+LEVERS = {
+    "quick setting": QUICK_CONFIG,
+    "shifted patch tokenization (SPT)": dict(COMPACT, tokenizer="spt"),
+    # 3 blocks give the quick setting's 4x4 grid of tokens; 16 channels (CCT uses 64)
+    # keep the tokenizer's cost within twice the patch embedding's step time on a CPU
+    "convolutional tokenizer (CCT)": dict(COMPACT, tokenizer="conv", conv_layers=3, in_planes=16),
+    "locality self-attention (LSA)": dict(COMPACT, attention="lsa"),
+    "sequence pooling (CCT)": dict(COMPACT, pool="seq"),
+}
+
+
+def costs(config: dict) -> dict:
+    """`model_costs` of the model `config` builds (seeded: the numbers do not depend on it)."""
+    seed_everything(0)
+    return model_costs(build(config))
+
+
+def scaled(epochs: int):
+    """QUICK_RECIPE for `epochs` epochs, its warm-up in proportion."""
+    return replace(QUICK_RECIPE, epochs=epochs, warmup_epochs=QUICK_RECIPE.warmup_epochs * epochs / QUICK_RECIPE.epochs)
+
+
+def final_validation(result: dict) -> float:
+    """The mean over the seeds of the last epoch's validation accuracy."""
+    return statistics.mean(seed["validation_accuracy"][-1] for seed in result["seeds"])
+
+
+def converged(by_epochs: dict[int, dict], gain: float = CONVERGED_GAIN) -> int | None:
+    """The shortest schedule (epochs) whose doubling gains less than `gain` in mean final
+    validation accuracy; None if every doubling still gains more."""
+    epochs = sorted(by_epochs)
+    return next(
+        (
+            e
+            for e in epochs
+            if 2 * e in by_epochs and final_validation(by_epochs[2 * e]) - final_validation(by_epochs[e]) < gain
+        ),
+        None,
+    )
+
+
+@recorded_run(
+    "schedule",
+    "the quick setting trained for 10, 20 and 40 epochs (cosine decay to each), 3 seeds: "
+    "where its validation accuracy stops rising (doubling gains < 0.4 points)",
+)
+def schedule(device, parts, progress):
+    by_epochs = {e: seeded(parts, f"{e} epochs", QUICK_CONFIG, scaled(e), device, progress) for e in SCHEDULE_EPOCHS}
+    return {
+        "epochs": {str(e): result for e, result in by_epochs.items()},
+        "converged_gain": CONVERGED_GAIN,
+        "converged_at": converged(by_epochs),
+    }
+
+
+@recorded_run(
+    "levers",
+    "one change at a time to the quick setting: shifted patch tokenization, a convolutional "
+    "tokenizer, locality self-attention, sequence pooling; 3 seeds, with each model's "
+    "parameters and FLOPs",
+)
+def levers(device, parts, progress):
+    return {
+        name: dict(seeded(parts, name, config, QUICK_RECIPE, device, progress), costs=costs(config))
+        for name, config in LEVERS.items()
+    }
