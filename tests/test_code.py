@@ -31,6 +31,7 @@ LAYERS = {
         "locality",
         "tokenizers",
         "compact",
+        "deit",
         "plotting",
         "__init__",
     ],

@@ -71,10 +71,12 @@ def test_a_checkpoint_whose_config_builds_nothing_lists_the_kinds(tmp_path):
     with pytest.raises(
         ValueError,
         match='its saved config does not build a model \\(a config\'s "model" is one '
-        "of 'vit', 'conv-stem vit', 'compact vit', 'mlp', 'resnet', not 'ViT'\\)",
+        "of 'vit', 'conv-stem vit', 'compact vit', 'distilled vit', 'mlp', 'resnet', not 'ViT'\\)",
     ):
         load_trained(tmp_path / "m.pt")
-    with pytest.raises(ValueError, match="one of 'vit', 'conv-stem vit', 'compact vit', 'mlp', 'resnet', not 'ViT'"):
+    with pytest.raises(
+        ValueError, match="one of 'vit', 'conv-stem vit', 'compact vit', 'distilled vit', 'mlp', 'resnet', not 'ViT'"
+    ):
         build({"model": "ViT"})
 
 

@@ -19,6 +19,7 @@ from torch import nn
 
 from .baselines import MLP, ResNet
 from .compact import compact_vit
+from .deit import DistilledViT
 from .device import get_device
 from .stem import conv_stem_vit
 from .train import History, Recipe, load_checkpoint, save_checkpoint
@@ -31,6 +32,7 @@ MODELS = {  # a config's "model"
     "vit": ViT,
     "conv-stem vit": conv_stem_vit,
     "compact vit": compact_vit,
+    "distilled vit": DistilledViT,
     "mlp": MLP,
     "resnet": ResNet,
 }

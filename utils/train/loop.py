@@ -29,7 +29,7 @@ from ..distributed import rank_and_world
 from .augment import augment_batch
 from .checkpoint import State
 from .device_data import DeviceData
-from .distill import frozen_teacher, training_loss
+from .distill import frozen_teacher, prediction, training_loss
 from .evaluate import autocast, evaluate
 from .parallel import check_distributed, for_steps, summed, this_ranks
 from .progress import Stop, print_epoch, progress_bar, show_step
@@ -94,14 +94,14 @@ def train_epoch(
         x, y = this_ranks(x, y)
         x, targets = augment_batch(x, y, recipe, state.generator, data.num_classes)
         with autocast(device, recipe.bf16):
-            logits = model(x)
-            loss = loss_of(logits, x, targets)
+            output = model(x)
+            loss = loss_of(output, x, targets)
         state.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         state.optimizer.step()
         state.scheduler.step()
         loss_sum += loss.detach() * len(y)
-        correct += (logits.argmax(dim=1) == y).sum()
+        correct += (prediction(output).argmax(dim=1) == y).sum()
         seen += len(y)
         show_step(bar, i, batch, loss_sum, seen, start, rank_and_world()[1])
         if stop.after_step(state.epoch * steps + i, loss, time.perf_counter() - start):
