@@ -5,7 +5,7 @@ trains live), 3 seeds each, every choice on the validation split.
 - `schedule`: the quick setting trained for 10, 20 and 40 epochs (the cosine decay
   stretched to each), to see where its validation accuracy stops rising (`converged`);
 - `levers`: the tokenizer (shifted patches, a convolutional tokenizer), the attention
-  (locality self-attention) and the pooling (sequence pooling), one change each.
+  (locality self-attention) and the pooling (mean, sequence pooling), one change each.
 
 Each variant records its cost beside its accuracy: parameters and FLOPs a forward pass
 (`vitbook.compact.model_costs`) and training seconds.
@@ -36,6 +36,7 @@ LEVERS = {
     # keep the tokenizer's cost within twice the patch embedding's step time on a CPU
     "convolutional tokenizer (CCT)": dict(COMPACT, tokenizer="conv", conv_layers=3, in_planes=16),
     "locality self-attention (LSA)": dict(COMPACT, attention="lsa"),
+    "mean pooling": dict(QUICK_CONFIG, pool="mean"),
     "sequence pooling (CCT)": dict(COMPACT, pool="seq"),
 }
 
@@ -87,8 +88,8 @@ def schedule(device, parts, progress):
 @recorded_run(
     "levers",
     "one change at a time to the quick setting: shifted patch tokenization, a convolutional "
-    "tokenizer, locality self-attention, sequence pooling; 3 seeds, with each model's "
-    "parameters and FLOPs",
+    "tokenizer, locality self-attention, mean and sequence pooling; 3 seeds, with each "
+    "model's parameters and FLOPs",
 )
 def levers(device, parts, progress):
     return {
