@@ -278,3 +278,38 @@ def test_every_right_way_to_shard_is_accepted(capsys):
 def test_wrong_shards_say_what_is_wrong(answer, message):
     with pytest.raises(ExerciseError, match=message):
         exercises.check_shard(answer)
+
+
+def test_every_right_diagonal_mask_is_accepted_and_a_weak_one_is_named(capsys):
+    def masked_with(value):
+        return lambda s: s.masked_fill(torch.eye(s.shape[-1], dtype=torch.bool), value)
+
+    for value in (float("-inf"), -987654321.0, torch.finfo(torch.float32).min):
+        exercises.check_mask_diagonal(masked_with(value))
+        assert capsys.readouterr().out.startswith("✓ Correct")
+    with pytest.raises(ExerciseError, match="still attends to itself"):
+        exercises.check_mask_diagonal(masked_with(-10.0))
+    with pytest.raises(ExerciseError, match="off the diagonal changed"):
+        exercises.check_mask_diagonal(lambda s: s.tril(-1) + s.triu(1) - 1e30 * torch.eye(s.shape[-1]) - 1)
+
+
+def test_sequence_pooling_over_the_wrong_axis_is_caught():
+    def over_features(tokens, weight, bias):
+        weights = (tokens @ weight.T + bias).softmax(dim=-1)  # a softmax over a single score
+        return (weights * tokens).sum(dim=1)
+
+    with pytest.raises(ExerciseError, match="softmax over the tokens"):
+        exercises.check_sequence_pool(over_features)
+
+
+@pytest.mark.parametrize("convert", [int, float, torch.tensor, np.int64])
+def test_token_counts_are_accepted_whatever_their_type_and_halving_is_named(capsys, convert):
+    def token_count(size, layers):
+        for _ in range(layers):
+            size = (size + 1) // 2  # the pooling rounds an odd side up
+        return convert(size * size)
+
+    exercises.check_token_count(token_count)
+    assert capsys.readouterr().out.startswith("✓ Correct")
+    with pytest.raises(ExerciseError, match=r"token_count\(28, 3\) returned 9, expected 16.*rounds an odd size up"):
+        exercises.check_token_count(lambda size, layers: (size // 2**layers) ** 2)
