@@ -259,6 +259,8 @@ def sliver(monkeypatch, tmp_path):
         DDP_THROUGHPUT=dict(processes=(1, 2), steps=2, rounds=1),
         FEW_LABELS=dict(chapter09.FEW_LABELS, fractions=(0.1, 1.0), epochs=1),
         SCHEDULE_EPOCHS=(1, 2),
+        SPEED=dict(batch=4, steps=1, rounds=1),
+        COMBINATIONS={"conv, seq": (chapter11.conv_vit(32, 1), replace(QUICK_RECIPE, epochs=1))},
         SWEEP={
             "quick, seeds 0 and 1": ((0, 1), {"quick": (QUICK_CONFIG, replace(QUICK_RECIPE, epochs=1))}),
             "augmented, seed 0": ((0,), {"augment": (QUICK_CONFIG, replace(QUICK_RECIPE, epochs=1, augment=True))}),
@@ -344,6 +346,12 @@ def test_every_run_of_the_book_runs_end_to_end(sliver, name):
         costs = {n: r["costs"] for n, r in results.items()}
         assert all(c["tokens"] == 16 and c["flops"] > 0 for c in costs.values())
         assert costs["convolutional tokenizer (CCT)"]["tokenizer flops"] > costs["quick setting"]["tokenizer flops"]
+    elif name == "combinations":
+        assert list(results) == ["conv, seq"] and "test_accuracy" not in results["conv, seq"]
+        assert results["conv, seq"]["config"]["pool"] == "seq" and len(results["conv, seq"]["validation_accuracy"]) == 1
+    elif name == "lever_speed":
+        assert list(results) == list(chapter11.LEVERS)
+        assert all(len(r["rounds"]) == 1 and r["images_per_s"] > 0 for r in results.values())
     elif name in ("pipeline", "ablations", "baselines"):
         assert len(results) >= 2 and all(len(r["seeds"]) == 1 for r in results.values())
     elif name == "optimizer":

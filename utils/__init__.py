@@ -23,6 +23,8 @@ The model, one module a chapter
     distributed process groups and each rank's share of a batch (chapter 10)
     locality    Locality Self-Attention (LSA) and CCT's sequence pooling for small data (chapter 11)
     tokenizers  shifted patches (SPT) and CCT's convolutional tokenizer for small data (chapter 11)
+    compact     a ViT with chapter 11's levers chosen by name, and its costs (chapter 11)
+    deit        DeiT's distillation token (chapter 11)
 
 The machinery
     train/      the trainer of chapter 6: recipes, data on the device, the loop and its pieces
@@ -32,7 +34,7 @@ The machinery
                 its command line, `python -m vitbook.runs`
     experiments/ the book's recorded runs, one module a chapter (chapter06, chapter08, ...)
     answers     how a check reads a student's answer, and the errors it gives
-    exercises   checks that students call on their answers
+    exercises/  checks that students call on their answers, one module a part of the book
     book        Colab badges and install cells, derived from _config.yml; running chapters
     classroom   student copies of the chapters
     sphinx_fix  a Sphinx extension that removes duplicated inline scripts

@@ -8,7 +8,9 @@ trains live), 3 seeds each, every choice on the validation split.
   (locality self-attention) and the pooling (mean, sequence pooling), one change each.
 
 Each variant records its cost beside its accuracy: parameters and FLOPs a forward pass
-(`vitbook.compact.model_costs`) and training seconds.
+(`vitbook.compact.model_costs`) and training seconds. Training seconds drift with the
+host's load over an hour-long run, so `lever_speed` measures every variant's training
+speed in alternating rounds in one process, which a drift hits alike.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ from ..runs import recorded_run
 from ..train import QUICK_RECIPE
 from ..vit import QUICK_CONFIG
 from . import seeded
+from .chapter06 import images_per_second
+from .sweep import validation_curve
 
 SCHEDULE_EPOCHS = (10, 20, 40)
 # A schedule has converged when doubling it gains less than this on validation (3-seed
@@ -95,4 +99,63 @@ def levers(device, parts, progress):
     return {
         name: dict(seeded(parts, name, config, QUICK_RECIPE, device, progress), costs=costs(config))
         for name, config in LEVERS.items()
+    }
+
+
+SPEED = dict(batch=128, steps=20, rounds=5)  # per variant and round
+
+
+@recorded_run(
+    "lever_speed",
+    "training images/s of every variant of `levers` (forward, backward and AdamW step, "
+    "batch 128, float32), in alternating rounds in one process; medians of the rounds",
+)
+def lever_speed(device, parts, progress):
+    seed_everything(0)
+    models = {name: build(config) for name, config in LEVERS.items()}
+    rates = {name: [] for name in models}
+    for _ in range(SPEED["rounds"]):
+        for name, model in models.items():
+            rates[name].append(images_per_second(model, 28, device, SPEED["batch"], SPEED["steps"]))
+    return {name: {"images_per_s": statistics.median(r), "rounds": r} for name, r in rates.items()}
+
+
+def conv_vit(dim: int, depth: int, planes: int = 16, pool: str = "seq", **levers) -> dict:
+    """A config of the quick setting's ViT with CCT's tokenizer (3 blocks of `planes`
+    channels: 16 tokens), at width `dim` (heads of 16 channels, MLP twice as wide) and depth
+    `depth`, pooled by `pool`, with any other lever of `compact_vit`."""
+    return dict(
+        COMPACT,
+        tokenizer="conv",
+        conv_layers=3,
+        in_planes=planes,
+        dim=dim,
+        depth=depth,
+        num_heads=dim // 16,
+        mlp_dim=2 * dim,
+        pool=pool,
+        **levers,
+    )
+
+
+# Candidates for the best combination against the ResNet's training time (about 500 s on
+# the book's CPU, run `baselines`), each about that long; seed 0, validation only.
+COMBINATIONS = {
+    "CCT tokenizer, 20 epochs": (dict(COMPACT, tokenizer="conv", conv_layers=3, in_planes=16), scaled(20)),
+    "CCT tokenizer, sequence pooling, 20 epochs": (conv_vit(64, 4), scaled(20)),
+    "CCT tokenizer (32 channels), sequence pooling, 12 epochs": (conv_vit(64, 4, planes=32), scaled(12)),
+    "CCT tokenizer, width 128, depth 3, sequence pooling, 12 epochs": (conv_vit(128, 3), scaled(12)),
+}
+
+
+@recorded_run(
+    "combinations",
+    "exploration: validation split only, no test numbers; combinations of chapter 11's "
+    "levers, each trained about as long as the ResNet of `baselines` (seed 0), to choose "
+    "the model that chapter 11 sets against the ResNet",
+)
+def combinations(device, parts, progress):
+    return {
+        name: parts.get(name, lambda c=config, r=recipe: validation_curve(c, r, 0, device, progress))
+        for name, (config, recipe) in COMBINATIONS.items()
     }

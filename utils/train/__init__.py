@@ -4,10 +4,12 @@
 
 - `recipe`: how to train (`Recipe`, the book's recipes) and what a training records (`History`);
 - `device_data`: the splits on the device as uint8, batched, standardised and augmented there;
+- `augment`: random erasing, mixup and CutMix on a batch (chapter 11), from the recipe;
 - `evaluate`: accuracy and predictions; bf16 autocast;
 - `optim`: the recipe's optimiser and learning-rate schedule;
 - `checkpoint`: atomic writes, and the state a checkpoint keeps so that a training resumes;
-- `distill`: the loss, with a teacher's hard labels (chapter 8) or without;
+- `distill`: the loss, with a teacher's hard labels (chapter 8; DeiT's distillation token,
+  chapter 11) or without;
 - `progress`: the progress bar, the epoch's printout and the rules that stop early;
 - `parallel`: what changes inside a process group (chapter 10).
 """

@@ -1,8 +1,9 @@
 """`train`: chapter 6's loop (a step a batch, an evaluation an epoch), with what the
-book's trainer adds as named pieces beside it: the loss with or without a teacher
-(`distill`), the state a checkpoint keeps and resumes (`checkpoint.State`), the progress
-bar and the rules that stop early (`progress`), a process group (`parallel`), bf16
-autocast (`evaluate.autocast`) and the recipe's optimiser and schedule (`optim`).
+book's trainer adds as named pieces beside it: the recipe's erasing, mixup and CutMix
+(`augment`), the loss with or without a teacher (`distill`), the state a checkpoint
+keeps and resumes (`checkpoint.State`), the progress bar and the rules that stop early
+(`progress`), a process group (`parallel`), bf16 autocast (`evaluate.autocast`) and
+the recipe's optimiser and schedule (`optim`).
 
 `train`'s options: `eval_data` is the validation split while choosing (printed as
 "validation acc"; `eval_name` renames it). With `checkpoint`, the state is saved there
