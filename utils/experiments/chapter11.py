@@ -102,7 +102,7 @@ def levers(device, parts, progress):
     }
 
 
-SPEED = dict(batch=128, steps=20, rounds=5)  # per variant and round
+SPEED = dict(batch=128, steps=50, rounds=5)  # per variant and round
 
 
 @recorded_run(
