@@ -23,6 +23,9 @@ EXERCISES = [
     ("08_vit_vs_cnn.ipynb", "receptive_field", "check_receptive_field"),
     ("09_transfer.ipynb", "resample", "check_resample_positions"),
     ("10_scaling_out.ipynb", "my_shard", "check_shard"),
+    ("11_small_data.ipynb", "sequence_pool", "check_sequence_pool"),
+    ("11_small_data.ipynb", "mask_diagonal", "check_mask_diagonal"),
+    ("11_small_data.ipynb", "token_count", "check_token_count"),
 ]
 
 SOLUTION = re.compile(r"( *)### BEGIN SOLUTION\n.*?### END SOLUTION", re.S)
