@@ -5,7 +5,10 @@ trains live), 3 seeds each, every choice on the validation split.
 - `schedule`: the quick setting trained for 10, 20 and 40 epochs (the cosine decay
   stretched to each), to see where its validation accuracy stops rising (`converged`);
 - `levers`: the tokenizer (shifted patches, a convolutional tokenizer), the attention
-  (locality self-attention) and the pooling (mean, sequence pooling), one change each.
+  (locality self-attention) and the pooling (mean, sequence pooling), one change each;
+- `lever_speed`: the training speed of every variant of `levers`;
+- `combinations`: an exploration (validation only, seed 0) of combinations of the levers
+  trained about as long as the ResNet, to choose the model set against it.
 
 Each variant records its cost beside its accuracy: parameters and FLOPs a forward pass
 (`vitbook.compact.model_costs`) and training seconds. Training seconds drift with the
@@ -36,8 +39,8 @@ COMPACT = dict(QUICK_CONFIG, model="compact vit")
 LEVERS = {
     "quick setting": QUICK_CONFIG,
     "shifted patch tokenization (SPT)": dict(COMPACT, tokenizer="spt"),
-    # 3 blocks give the quick setting's 4x4 grid of tokens; 16 channels (CCT uses 64)
-    # keep the tokenizer's cost within twice the patch embedding's step time on a CPU
+    # 3 blocks give the quick setting's 4x4 grid of tokens; 16 channels (CCT's 2-block
+    # models use 64) keep a training step within twice the quick setting's on a CPU
     "convolutional tokenizer (CCT)": dict(COMPACT, tokenizer="conv", conv_layers=3, in_planes=16),
     "locality self-attention (LSA)": dict(COMPACT, attention="lsa"),
     "mean pooling": dict(QUICK_CONFIG, pool="mean"),
