@@ -76,6 +76,11 @@ def train_and_test(
     }
 
 
+def stretched(recipe: Recipe, epochs: int) -> Recipe:
+    """`recipe` for `epochs` epochs, its warm-up in proportion (the cosine decay follows)."""
+    return dataclasses.replace(recipe, epochs=epochs, warmup_epochs=recipe.warmup_epochs * epochs / recipe.epochs)
+
+
 def spread(values: list[float]) -> dict:
     """Mean, standard deviation (n - 1) and the values themselves."""
     return {

@@ -11,7 +11,7 @@ from ..pretrained import RESULTS, build, load_trained
 from ..runs import recorded_run, run_command
 from ..train import CPU_RECIPE, QUICK_RECIPE, Recipe, splits, train
 from ..vit import CPU_CONFIG, QUICK_CONFIG
-from . import seeded
+from . import seeded, stretched
 
 BASELINES = {"MLP": dict(model="mlp", hidden=(256,)), "ResNet": dict(model="resnet", widths=(16, 32, 64))}
 
@@ -78,11 +78,7 @@ HUNGER_MODELS = {
 
 def hunger_recipe() -> Recipe:
     """CPU_RECIPE cut to HUNGER's epochs, its warm-up in proportion."""
-    return replace(
-        CPU_RECIPE,
-        epochs=HUNGER["epochs"],
-        warmup_epochs=CPU_RECIPE.warmup_epochs * HUNGER["epochs"] / CPU_RECIPE.epochs,
-    )
+    return stretched(CPU_RECIPE, HUNGER["epochs"])
 
 
 @recorded_run(

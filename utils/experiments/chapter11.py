@@ -19,7 +19,6 @@ speed in alternating rounds in one process, which a drift hits alike.
 from __future__ import annotations
 
 import statistics
-from dataclasses import replace
 
 from ..compact import model_costs
 from ..device import seed_everything
@@ -27,7 +26,7 @@ from ..pretrained import build
 from ..runs import recorded_run
 from ..train import QUICK_RECIPE
 from ..vit import QUICK_CONFIG
-from . import seeded
+from . import seeded, stretched
 from .chapter06 import images_per_second
 from .sweep import validation_curve
 
@@ -56,7 +55,7 @@ def costs(config: dict) -> dict:
 
 def scaled(epochs: int):
     """QUICK_RECIPE for `epochs` epochs, its warm-up in proportion."""
-    return replace(QUICK_RECIPE, epochs=epochs, warmup_epochs=QUICK_RECIPE.warmup_epochs * epochs / QUICK_RECIPE.epochs)
+    return stretched(QUICK_RECIPE, epochs)
 
 
 def final_validation(result: dict) -> float:
