@@ -5,11 +5,12 @@ import itertools
 import pytest
 import torch
 
-from vitbook.compact import ATTENTIONS, POOLINGS, TOKENIZERS, compact_vit
+from vitbook.baselines import ResNet, resnet_flops
+from vitbook.compact import ATTENTIONS, POOLINGS, TOKENIZERS, compact_vit, model_costs
 from vitbook.locality import LocalitySelfAttention, SeqPoolViT
 from vitbook.pretrained import build, check_config
 from vitbook.tokenizers import ConvTokenizer, ShiftedPatchTokenization
-from vitbook.vit import QUICK_CONFIG, ViT
+from vitbook.vit import QUICK_CONFIG, ViT, matmul_flops
 
 SMALL = dict(QUICK_CONFIG, dim=32, depth=2, num_heads=2, mlp_dim=64)
 
@@ -43,3 +44,14 @@ def test_build_makes_a_compact_vit_from_a_config_and_checks_it():
 def test_an_unknown_lever_is_named(arg, value):
     with pytest.raises(ValueError, match=f"{arg} must be one of .* not {value!r}"):
         compact_vit(**{arg: value}, **SMALL)
+
+
+def test_model_costs_count_what_the_books_formulas_count():
+    vit = model_costs(ViT(**QUICK_CONFIG))
+    assert vit["flops"] == matmul_flops(**QUICK_CONFIG)["total"], "the attention's products counted, fused or not"
+    assert vit["tokens"] == 16 and vit["parameters"] == sum(p.numel() for p in ViT(**QUICK_CONFIG).parameters())
+    resnet = model_costs(ResNet(widths=(16, 32, 64)))
+    assert resnet == {
+        "parameters": sum(p.numel() for p in ResNet(widths=(16, 32, 64)).parameters()),
+        "flops": resnet_flops(widths=(16, 32, 64)),
+    }

@@ -349,6 +349,13 @@ def test_every_run_of_the_book_runs_end_to_end(sliver, name):
     elif name == "combinations":
         assert list(results) == ["conv, seq"] and "test_accuracy" not in results["conv, seq"]
         assert results["conv, seq"]["config"]["pool"] == "seq" and len(results["conv, seq"]["validation_accuracy"]) == 1
+    elif name == "versus_resnet":
+        assert list(results) == ["ResNet", "compact ViT"] and all(len(r["seeds"]) == 1 for r in results.values())
+        resnet, vit = results["ResNet"], results["compact ViT"]
+        ratio = resnet["epoch_seconds"] / vit["epoch_seconds"]
+        assert vit["seeds"][0]["recipe"]["epochs"] == max(1, int(ratio)), "as many whole epochs as fit"
+        assert vit["seeds"][0]["config"] == chapter11.WINNER and resnet["seeds"][0]["config"]["model"] == "resnet"
+        assert vit["costs"]["flops"] > 0 and resnet["costs"]["parameters"] > 0
     elif name == "lever_speed":
         assert list(results) == list(chapter11.LEVERS)
         assert all(len(r["rounds"]) == 1 and r["images_per_s"] > 0 for r in results.values())

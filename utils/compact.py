@@ -16,11 +16,10 @@ the book's parts (its encoder blocks are the book's pre-norm blocks).
 
 from __future__ import annotations
 
-import torch
-from torch.utils.flop_counter import FlopCounterMode
+from torch import nn
 
 from .locality import SeqPoolViT, with_lsa
-from .tokenizers import ConvTokenizer, ShiftedPatchTokenization, tokenizer_costs, with_tokenizer
+from .tokenizers import ConvTokenizer, ShiftedPatchTokenization, forward_flops, tokenizer_costs, with_tokenizer
 from .vit import ViT
 
 TOKENIZERS, ATTENTIONS, POOLINGS = ("patch", "spt", "conv"), ("mhsa", "lsa"), ("cls", "mean", "seq")
@@ -53,20 +52,20 @@ def compact_vit(
     return with_lsa(model) if attention == "lsa" else model
 
 
-def model_costs(model: ViT) -> dict[str, int]:
+def model_costs(model: nn.Module) -> dict[str, int]:
     """What a model costs for one image: parameters, FLOPs of a forward pass (as
     `tokenizer_costs` counts them: linear layers, convolutions and attention's products,
-    the attention written out so that a fused kernel is counted too), and its tokenizer's
-    tokens, parameters and FLOPs."""
-    weight = next(model.parameters())
-    embed = model.patch_embed
-    images = torch.zeros(1, embed.in_channels, embed.img_size, embed.img_size, device=weight.device, dtype=weight.dtype)
-    with FlopCounterMode(display=False) as counter, torch.no_grad():
-        model.eval()(images, return_attention=True)
+    the attention written out so that a fused kernel is counted too), and for a ViT its
+    tokenizer's tokens, parameters and FLOPs (a convnet such as chapter 8's `ResNet` has
+    the first two only)."""
+    parameters = sum(p.numel() for p in model.parameters())
+    embed = getattr(model, "patch_embed", None)
+    if embed is None:
+        return {"parameters": parameters, "flops": forward_flops(model.eval(), model.in_channels, model.img_size)[0]}
     tokenizer = tokenizer_costs(model)
     return {
-        "parameters": sum(p.numel() for p in model.parameters()),
-        "flops": counter.get_total_flops(),
+        "parameters": parameters,
+        "flops": forward_flops(model.eval(), embed.in_channels, embed.img_size, return_attention=True)[0],
         "tokens": tokenizer["tokens"],
         "tokenizer parameters": tokenizer["parameters"],
         "tokenizer flops": tokenizer["flops"],

@@ -190,6 +190,16 @@ def with_tokenizer(model: ViT, tokenizer: nn.Module) -> ViT:
     return model
 
 
+def forward_flops(module: nn.Module, in_channels: int, img_size: int, **kwargs) -> tuple[int, torch.Tensor]:
+    """One image of zeros through `module` (with `kwargs`), without gradients: the FLOPs
+    `FlopCounterMode` counts (2 per multiply-add) and the output."""
+    weight = next(module.parameters())
+    images = torch.zeros(1, in_channels, img_size, img_size, device=weight.device, dtype=weight.dtype)
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        output = module(images, **kwargs)
+    return counter.get_total_flops(), output
+
+
 def tokenizer_costs(model: nn.Module, img_size: int | None = None) -> dict[str, int]:
     """What a tokenizer costs for one image: the tokens it gives, its parameters, and its
     FLOPs as `FlopCounterMode` counts them (2 per multiply-add, the book's FLOPs: linear
@@ -205,11 +215,7 @@ def tokenizer_costs(model: nn.Module, img_size: int | None = None) -> dict[str, 
         if not hasattr(tokenizer, attr):
             raise TypeError(f"tokenizer_costs needs a ViT or a tokenizer with `{attr}`, got {type(model).__name__}")
     size = tokenizer.img_size if img_size is None else img_size
-    weight = next(tokenizer.parameters())
-    images = torch.zeros(1, tokenizer.in_channels, size, size, device=weight.device, dtype=weight.dtype)
-    with FlopCounterMode(display=False) as counter, torch.no_grad():
-        tokens = tokenizer(images)
-    flops = counter.get_total_flops()
+    flops, tokens = forward_flops(tokenizer, tokenizer.in_channels, size)
     return {
         "tokens": tokens.shape[1],
         "parameters": sum(p.numel() for p in tokenizer.parameters()),

@@ -91,11 +91,11 @@ def spread(values: list[float]) -> dict:
 
 
 def seeded(
-    parts, key: str, config: dict, recipe: Recipe, device, progress, keep=None, command: str = "", **options
+    parts, key: str, config: dict, recipe: Recipe, device, progress, keep=None, command: str = "", seeds=None, **options
 ) -> dict:
-    """`train_and_test` (with `options`) for every seed of SEEDS, each a part of the run,
-    and the spread of their test accuracies and training seconds; with `keep` (a path),
-    seed 0's trained model is saved there with `command` in its record."""
+    """`train_and_test` (with `options`) for every seed of `seeds` (SEEDS by default),
+    each a part of the run, and the spread of their test accuracies and training seconds;
+    with `keep` (a path), seed 0's trained model is saved there with `command` in its record."""
     runs = [
         parts.get(
             f"{key}, seed {seed}",
@@ -110,7 +110,7 @@ def seeded(
                 **options,
             ),
         )
-        for seed in SEEDS
+        for seed in (SEEDS if seeds is None else seeds)
     ]
     return {
         "seeds": runs,

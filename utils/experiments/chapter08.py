@@ -50,6 +50,11 @@ def epoch_seconds(config: dict, recipe: Recipe, device) -> float:
     ]
 
 
+def timed_epoch(parts, name: str, config: dict, device) -> float:
+    """`epoch_seconds` of the quick recipe for `config`, kept as the part "`name`, one epoch"."""
+    return parts.get(f"{name}, one epoch", lambda: {"seconds": epoch_seconds(config, QUICK_RECIPE, device)})["seconds"]
+
+
 @recorded_run(
     "equal_time",
     "the ViT (quick setting), the MLP and the ResNet given the same training "
@@ -59,11 +64,10 @@ def epoch_seconds(config: dict, recipe: Recipe, device) -> float:
 def equal_time(device, parts, progress):
     results = {}
     for name, config in EQUAL_TIME["models"].items():
-        one = parts.get(f"{name}, one epoch", lambda c=config: {"seconds": epoch_seconds(c, QUICK_RECIPE, device)})
-        epochs = max(1, round(EQUAL_TIME["seconds"] / one["seconds"]))
+        one = timed_epoch(parts, name, config, device)
+        epochs = max(1, round(EQUAL_TIME["seconds"] / one))
         results[name] = dict(
-            seeded(parts, name, config, replace(QUICK_RECIPE, epochs=epochs), device, progress),
-            epoch_seconds=one["seconds"],
+            seeded(parts, name, config, replace(QUICK_RECIPE, epochs=epochs), device, progress), epoch_seconds=one
         )
     return results
 

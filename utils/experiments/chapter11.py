@@ -8,7 +8,9 @@ trains live), 3 seeds each, every choice on the validation split.
   (locality self-attention) and the pooling (mean, sequence pooling), one change each;
 - `lever_speed`: the training speed of every variant of `levers`;
 - `combinations`: an exploration (validation only, seed 0) of combinations of the levers
-  trained about as long as the ResNet, to choose the model set against it.
+  trained about as long as the ResNet, to choose the model set against it;
+- `versus_resnet`: target T1, the combination chosen there against the ResNet of chapter 8,
+  both trained in the one run, given the same training time.
 
 Each variant records its cost beside its accuracy: parameters and FLOPs a forward pass
 (`vitbook.compact.model_costs`) and training seconds. Training seconds drift with the
@@ -26,8 +28,9 @@ from ..pretrained import build
 from ..runs import recorded_run
 from ..train import QUICK_RECIPE
 from ..vit import QUICK_CONFIG
-from . import seeded, stretched
+from . import SEEDS, seeded, stretched
 from .chapter06 import images_per_second
+from .chapter08 import BASELINES, timed_epoch
 from .sweep import validation_curve
 
 SCHEDULE_EPOCHS = (10, 20, 40)
@@ -160,4 +163,31 @@ def combinations(device, parts, progress):
     return {
         name: parts.get(name, lambda c=config, r=recipe: validation_curve(c, r, 0, device, progress))
         for name, (config, recipe) in COMBINATIONS.items()
+    }
+
+
+# Chosen in `combinations` (the best validation accuracy there, in the least time)
+WINNER = conv_vit(64, 4, planes=32)
+
+
+@recorded_run(
+    "versus_resnet",
+    "target T1: chapter 11's compact ViT (CCT tokenizer of 32 channels, sequence pooling, "
+    "width 64, depth 4) against the ResNet of `baselines`, both trained in this run, seeds "
+    "alternating: the ResNet with the quick recipe (10 epochs), the compact ViT for as many "
+    "whole epochs as fit in the ResNet's time, counted from one timed epoch of each; 3 seeds",
+)
+def versus_resnet(device, parts, progress):
+    one = {
+        name: timed_epoch(parts, name, config, device)
+        for name, config in (("ResNet", BASELINES["ResNet"]), ("compact ViT", WINNER))
+    }
+    epochs = max(1, int(QUICK_RECIPE.epochs * one["ResNet"] / one["compact ViT"]))
+    models = {"ResNet": (BASELINES["ResNet"], QUICK_RECIPE), "compact ViT": (WINNER, scaled(epochs))}
+    for seed in SEEDS:  # alternating, so that a drift in the host's speed hits both alike
+        for name, (config, recipe) in models.items():
+            seeded(parts, name, config, recipe, device, progress, seeds=(seed,))
+    return {
+        name: dict(seeded(parts, name, config, recipe, device, progress), costs=costs(config), epoch_seconds=one[name])
+        for name, (config, recipe) in models.items()
     }
