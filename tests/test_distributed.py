@@ -3,13 +3,13 @@ started by torchrun, against one process with the whole batch."""
 
 import json
 import subprocess
-import sys
 import time
 from dataclasses import replace
 
 import pytest
 import torch
 
+from vitbook.ddp_train import torchrun_command
 from vitbook.device import seed_everything
 from vitbook.distributed import check_batch_size, shard, start
 from vitbook.pretrained import build
@@ -20,23 +20,9 @@ STEPS, BATCH = 4, 64
 
 
 def torchrun(tmp_path, *args, processes=2, timeout=300):
-    command = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--standalone",
-        "--nproc-per-node",
-        str(processes),
-        "-m",
-        "vitbook.ddp_train",
-        "--out",
-        str(tmp_path / "result.json"),
-        "--batch-size",
-        str(BATCH),
-        "--eval-images",
-        "100",
-        *args,
-    ]
+    command = torchrun_command(
+        processes, tmp_path / "result.json", "--batch-size", str(BATCH), "--eval-images", "100", *args
+    )
     return subprocess.run(command, capture_output=True, text=True, timeout=timeout)
 
 

@@ -172,6 +172,24 @@ def _first_failure(output: str) -> str:
     return f": {said}\n{cause}"
 
 
+def torchrun_command(processes: int, out: Path, *options: str) -> list[str]:
+    """`torchrun --standalone --nproc-per-node PROCESSES -m vitbook.ddp_train --out OUT
+    OPTIONS`, with this Python's torch."""
+    return [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc-per-node",
+        str(processes),
+        "-m",
+        "vitbook.ddp_train",
+        "--out",
+        str(out),
+        *options,
+    ]
+
+
 def launch(processes: int, *options: str, device: str = "cpu", timeout: float = 600) -> tuple[dict, str]:
     """Run `torchrun --standalone --nproc-per-node PROCESSES -m vitbook.ddp_train OPTIONS` as a
     subprocess (from a notebook, too) and return (rank 0's result, the run's output); if it
@@ -181,21 +199,7 @@ def launch(processes: int, *options: str, device: str = "cpu", timeout: float = 
     _check_options(processes, options, device)
     with tempfile.TemporaryDirectory() as folder:
         out = Path(folder) / "result.json"
-        command = [
-            sys.executable,
-            "-m",
-            "torch.distributed.run",
-            "--standalone",
-            "--nproc-per-node",
-            str(processes),
-            "-m",
-            "vitbook.ddp_train",
-            "--out",
-            str(out),
-            "--device",
-            device,
-            *options,
-        ]
+        command = torchrun_command(processes, out, "--device", device, *options)
         done = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
         output = done.stdout + done.stderr
         if done.returncode != 0:

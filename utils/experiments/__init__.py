@@ -37,9 +37,11 @@ def train_and_test(
     classes=None,
     start=None,
     teacher=None,
+    measure_test: bool = True,
 ) -> dict:
     """Train `config` with `recipe` (validation accuracy after every epoch), then measure
-    the test accuracy once; with `checkpoint`, save the trained model there; with
+    the test accuracy once (with `measure_test=False`, for an exploration, the test set
+    is not touched and nothing saved); with `checkpoint`, save the trained model there; with
     `resume` (a path), keep a per-epoch checkpoint there and continue from it; with
     `fraction` < 1 or `classes`, train on that share or those classes of the training set
     (`splits`); with `start`, a function returning the model to start from (chapter 9:
@@ -59,10 +61,7 @@ def train_and_test(
         resume=resume is not None,
         teacher=teacher,
     )
-    test_accuracy = evaluate(model, test, img_size=recipe.img_size, bf16=recipe.bf16)
-    if checkpoint:
-        save_trained(checkpoint, model, config, recipe, history, test_accuracy, device_name(device), command)
-    return {
+    run = {
         "config": config,
         "recipe": dataclasses.asdict(recipe),
         "seed": seed,
@@ -70,10 +69,15 @@ def train_and_test(
         "seconds": history.seconds,
         "train_loss": history.train_loss,
         "validation_accuracy": history.eval_acc,
-        "test_accuracy": test_accuracy,
         "fraction": fraction,
         "classes": None if classes is None else list(classes),
     }
+    if not measure_test:
+        return run
+    run["test_accuracy"] = evaluate(model, test, img_size=recipe.img_size, bf16=recipe.bf16)
+    if checkpoint:
+        save_trained(checkpoint, model, config, recipe, history, run["test_accuracy"], device_name(device), command)
+    return run
 
 
 def stretched(recipe: Recipe, epochs: int) -> Recipe:

@@ -10,7 +10,11 @@ trains live), 3 seeds each, every choice on the validation split.
 - `combinations`: an exploration (validation only, seed 0) of combinations of the levers
   trained about as long as the ResNet, to choose the model set against it;
 - `versus_resnet`: target T1, the combination chosen there against the ResNet of chapter 8,
-  both trained in the one run, given the same training time.
+  both trained in the one run, given the same training time;
+- `augreg`: AugReg's augmentation and regularisation levers, one at a time, at the quick
+  setting's 10 epochs and at the length where `schedule` found it converged;
+- `distillation_token`: DeiT's distillation token against chapter 8's distillation
+  through the `<cls>` token, both taught by chapter 8's ResNet, at that length too.
 
 Each variant records its cost beside its accuracy: parameters and FLOPs a forward pass
 (`vitbook.compact.model_costs`) and training seconds. Training seconds drift with the
@@ -21,17 +25,17 @@ speed in alternating rounds in one process, which a drift hits alike.
 from __future__ import annotations
 
 import statistics
+from dataclasses import replace
 
 from ..compact import model_costs
 from ..device import seed_everything
-from ..pretrained import build
+from ..pretrained import build, load_trained
 from ..runs import recorded_run
 from ..train import QUICK_RECIPE
 from ..vit import QUICK_CONFIG
-from . import SEEDS, seeded, stretched
+from . import SEEDS, seeded, stretched, train_and_test
 from .chapter06 import images_per_second
-from .chapter08 import BASELINES, timed_epoch
-from .sweep import validation_curve
+from .chapter08 import BASELINES, TEACHER, timed_epoch
 
 SCHEDULE_EPOCHS = (10, 20, 40)
 # A schedule has converged when doubling it gains less than this on validation (3-seed
@@ -161,7 +165,7 @@ COMBINATIONS = {
 )
 def combinations(device, parts, progress):
     return {
-        name: parts.get(name, lambda c=config, r=recipe: validation_curve(c, r, 0, device, progress))
+        name: parts.get(name, lambda c=config, r=recipe: train_and_test(c, r, 0, device, progress, measure_test=False))
         for name, (config, recipe) in COMBINATIONS.items()
     }
 
@@ -190,4 +194,57 @@ def versus_resnet(device, parts, progress):
     return {
         name: dict(seeded(parts, name, config, recipe, device, progress), costs=costs(config), epoch_seconds=one[name])
         for name, (config, recipe) in models.items()
+    }
+
+
+LONG_EPOCHS = 40  # the quick setting's converged length (run `schedule`)
+# AugReg's levers (Steiner et al. 2021), one change each from the quick setting
+AUGREG = {
+    "quick setting": (QUICK_CONFIG, {}),
+    "shifts and flips": (QUICK_CONFIG, dict(augment=True)),
+    "random erasing (25% of images)": (QUICK_CONFIG, dict(erase=0.25)),
+    "mixup (0.8) or CutMix (1.0)": (QUICK_CONFIG, dict(mixup=0.8, cutmix=1.0)),
+    "stochastic depth (0.1)": (dict(QUICK_CONFIG, drop_path=0.1), {}),
+    "weight decay 0.1 (from 0.05)": (QUICK_CONFIG, dict(weight_decay=0.1)),
+}
+
+
+@recorded_run(
+    "augreg",
+    "AugReg's levers one at a time from the quick setting (shifts and flips, random "
+    "erasing, mixup or CutMix, stochastic depth, stronger weight decay), at 10 epochs and "
+    "at the quick setting's converged length (run `schedule`), 3 seeds",
+)
+def augreg(device, parts, progress):
+    return {
+        f"{epochs} epochs": {
+            name: seeded(parts, f"{name}, {epochs} epochs", config, replace(scaled(epochs), **change), device, progress)
+            for name, (config, change) in AUGREG.items()
+        }
+        for epochs in (QUICK_RECIPE.epochs, LONG_EPOCHS)
+    }
+
+
+TAUGHT = {
+    "through the <cls> token (chapter 8)": QUICK_CONFIG,
+    "distillation token (DeiT)": dict(QUICK_CONFIG, model="distilled vit"),
+}
+
+
+@recorded_run(
+    "distillation_token",
+    "the quick setting at its converged length (run `schedule`): alone, with chapter 8's "
+    "hard distillation through its <cls> token, and with DeiT's distillation token, both "
+    "taught by the ResNet of results/resnet-quick.pt; 3 seeds",
+)
+def distillation_token(device, parts, progress):
+    teacher, record = load_trained(TEACHER, device)  # frozen by `train`: every seed shares it
+    recipe = scaled(LONG_EPOCHS)
+    return {
+        "quick setting": seeded(parts, "quick setting", QUICK_CONFIG, recipe, device, progress),
+        **{
+            name: seeded(parts, name, config, recipe, device, progress, teacher=teacher)
+            for name, config in TAUGHT.items()
+        },
+        "teacher": {"path": TEACHER.name, "test_accuracy": record["test_accuracy"]},
     }

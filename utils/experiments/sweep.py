@@ -7,15 +7,12 @@ validation accuracy after every epoch and its training seconds; the test set is 
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import replace
 
-from ..device import seed_everything
-from ..pretrained import build
 from ..runs import recorded_run
-from ..train import BOOK_RECIPE, CPU_RECIPE, QUICK_RECIPE, Recipe, splits, train
+from ..train import BOOK_RECIPE, CPU_RECIPE, QUICK_RECIPE
 from ..vit import BOOK_CONFIG, CPU_CONFIG, QUICK_CONFIG
-from . import spread
+from . import spread, train_and_test
 
 
 def patches_7x7(dim: int, depth: int, heads: int = 4, mlp_ratio: int = 2) -> dict:
@@ -85,22 +82,6 @@ SWEEP = {
 }
 
 
-def validation_curve(config: dict, recipe: Recipe, seed: int, device, progress) -> dict:
-    """Train `config` with `recipe`: the validation accuracy after every epoch and the
-    cumulative training seconds (the test set is not touched)."""
-    train_data, validation, _ = splits(device)
-    seed_everything(seed)
-    history = train(build(config), train_data, validation, recipe, seed=seed, progress=progress)
-    return {
-        "config": config,
-        "recipe": dataclasses.asdict(recipe),
-        "seed": seed,
-        "epochs": history.epoch,
-        "seconds": history.seconds,
-        "validation_accuracy": history.eval_acc,
-    }
-
-
 @recorded_run(
     "sweep",
     "exploration: validation split only, no test numbers; the variants records/2026-11-26-h200 "
@@ -115,8 +96,8 @@ def sweep(device, parts, progress):
             curves = [
                 parts.get(
                     f"{table}: {name}, seed {seed}",
-                    lambda config=config, recipe=recipe, seed=seed: validation_curve(
-                        config, recipe, seed, device, progress
+                    lambda config=config, recipe=recipe, seed=seed: train_and_test(
+                        config, recipe, seed, device, progress, measure_test=False
                     ),
                 )
                 for seed in seeds

@@ -38,8 +38,9 @@ def main(argv: list[str] | None = None) -> None:
     cli = parser()
     args = cli.parse_args(argv)
     if args.list or not args.command:
+        width = max(map(len, RUNS))
         for spec in RUNS.values():
-            print(f"{spec.name:<12} {spec.description}")
+            print(f"{spec.name:<{width}} {spec.description}")
         return
     command = "python -m vitbook.runs " + " ".join(sys.argv[1:] if argv is None else argv)
     try:  # what was typed is checked before any work, and a mistake is said in one line
