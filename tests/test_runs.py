@@ -260,6 +260,7 @@ def sliver(monkeypatch, tmp_path):
         FEW_LABELS=dict(chapter09.FEW_LABELS, fractions=(0.1, 1.0), epochs=1),
         SCHEDULE_EPOCHS=(1, 2),
         LONG_EPOCHS=2,
+        WINNER_EPOCHS=2,
         SPEED=dict(batch=4, steps=1, rounds=1),
         COMBINATIONS={"conv, seq": (chapter11.conv_vit(32, 1), replace(QUICK_RECIPE, epochs=1))},
         SWEEP={
@@ -357,14 +358,21 @@ def test_every_run_of_the_book_runs_end_to_end(sliver, name):
         assert vit["seeds"][0]["recipe"]["epochs"] == max(1, int(ratio)), "as many whole epochs as fit"
         assert vit["seeds"][0]["config"] == chapter11.WINNER and resnet["seeds"][0]["config"]["model"] == "resnet"
         assert vit["costs"]["flops"] > 0 and resnet["costs"]["parameters"] > 0
-    elif name == "augreg":
-        assert list(results) == ["1 epochs", "2 epochs"]
-        assert all(list(r) == list(chapter11.AUGREG) for r in results.values())
-        long = {n: r["seeds"][0] for n, r in results["2 epochs"].items()}
-        assert all(run["epochs"][-1] == 2 for run in long.values())
-        assert long["random erasing (25% of images)"]["recipe"]["erase"] == 0.25
-        assert long["stochastic depth (0.1)"]["config"]["drop_path"] == 0.1
-        assert long["quick setting"]["recipe"] == {**long["shifts and flips"]["recipe"], "augment": False}
+    elif name in ("augreg", "augreg_long"):
+        levers = chapter11.AUGREG if name == "augreg" else chapter11.AUGREG_LONG
+        assert list(results) == list(levers)
+        runs_ = {n: r["seeds"][0] for n, r in results.items()}
+        assert all(run["epochs"][-1] == (1 if name == "augreg" else 2) for run in runs_.values())
+        assert runs_["stochastic depth (0.1)"]["config"] == dict(QUICK_CONFIG, drop_path=0.1)
+        assert runs_["without a lever"]["recipe"] == {**runs_["shifts and flips"]["recipe"], "augment": False}
+        assert all(len(run["train_accuracy"]) == len(run["epochs"]) for run in runs_.values())
+        if name == "augreg":
+            assert runs_["random erasing (25% of images)"]["recipe"]["erase"] == 0.25
+    elif name == "compact_augreg":
+        assert list(results) == list(chapter11.AUGREG)
+        assert all("test_accuracy" not in r and r["recipe"]["epochs"] == 2 for r in results.values())
+        assert results["stochastic depth (0.1)"]["config"] == dict(chapter11.WINNER, drop_path=0.1)
+        assert "validation split only" in record["description"]
     elif name == "distillation_token":
         assert list(results) == ["quick setting", *chapter11.TAUGHT, "teacher"]
         assert results["distillation token (DeiT)"]["seeds"][0]["config"]["model"] == "distilled vit"

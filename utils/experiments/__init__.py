@@ -68,6 +68,8 @@ def train_and_test(
         "epochs": history.epoch,
         "seconds": history.seconds,
         "train_loss": history.train_loss,
+        # on the images as the recipe transformed them, in training mode (dropout on)
+        "train_accuracy": history.train_acc,
         "validation_accuracy": history.eval_acc,
         "fraction": fraction,
         "classes": None if classes is None else list(classes),

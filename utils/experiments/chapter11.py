@@ -11,8 +11,9 @@ trains live), 3 seeds each, every choice on the validation split.
   trained about as long as the ResNet, to choose the model set against it;
 - `versus_resnet`: target T1, the combination chosen there against the ResNet of chapter 8,
   both trained in the one run, given the same training time;
-- `augreg`: AugReg's augmentation and regularisation levers, one at a time, at the quick
-  setting's 10 epochs and at 40 (LONG_EPOCHS);
+- `augreg`, `augreg_long`: AugReg's augmentation and regularisation levers, one at a time,
+  at the quick setting's 10 epochs and (some of them) at 40 (LONG_EPOCHS);
+- `compact_augreg`: an exploration of the same levers on `versus_resnet`'s compact ViT;
 - `distillation_token`: DeiT's distillation token against chapter 8's distillation
   through the `<cls>` token, both taught by chapter 8's ResNet, at 40 epochs too.
 
@@ -31,7 +32,7 @@ from ..compact import model_costs
 from ..device import seed_everything
 from ..pretrained import build, load_trained
 from ..runs import recorded_run
-from ..train import QUICK_RECIPE
+from ..train import QUICK_RECIPE, Recipe
 from ..vit import QUICK_CONFIG
 from . import SEEDS, seeded, stretched, train_and_test
 from .chapter06 import images_per_second
@@ -197,34 +198,74 @@ def versus_resnet(device, parts, progress):
     }
 
 
-# The long budget of `augreg` and `distillation_token`: the longest schedule of `schedule`.
-# Without augmentation the quick setting converged at 10 epochs there and overfits at 40;
-# augmentation and a teacher change the data the model fits, so they get the long one.
+# The compact ViT's epochs in `versus_resnet` (as many as fit in the ResNet's time)
+WINNER_EPOCHS = 15
+
+
+@recorded_run(
+    "compact_augreg",
+    "exploration: validation split only, no test numbers; AugReg's levers one at a time on "
+    f"the compact ViT of `versus_resnet` at its {WINNER_EPOCHS} epochs (seed 0), to choose "
+    "what it takes into a second match against the ResNet",
+)
+def compact_augreg(device, parts, progress):
+    return {
+        name: parts.get(
+            name,
+            lambda name=name: train_and_test(
+                *with_lever(name, WINNER, scaled(WINNER_EPOCHS)), 0, device, progress, measure_test=False
+            ),
+        )
+        for name in AUGREG
+    }
+
+
+# The long budget of `augreg_long` and `distillation_token`: the longest schedule of
+# `schedule`. Without augmentation the quick setting converged at 10 epochs there and
+# overfits at 40; augmentation and a teacher change the data the model fits, so they get
+# the long one.
 LONG_EPOCHS = 40
-# AugReg's levers (Steiner et al. 2021), one change each from the quick setting
+# AugReg's levers (Steiner et al. 2021): (change to the config, change to the recipe)
 AUGREG = {
-    "quick setting": (QUICK_CONFIG, {}),
-    "shifts and flips": (QUICK_CONFIG, dict(augment=True)),
-    "random erasing (25% of images)": (QUICK_CONFIG, dict(erase=0.25)),
-    "mixup (0.8) or CutMix (1.0)": (QUICK_CONFIG, dict(mixup=0.8, cutmix=1.0)),
-    "stochastic depth (0.1)": (dict(QUICK_CONFIG, drop_path=0.1), {}),
-    "weight decay 0.1 (from 0.05)": (QUICK_CONFIG, dict(weight_decay=0.1)),
+    "without a lever": ({}, {}),
+    "shifts and flips": ({}, dict(augment=True)),
+    "random erasing (25% of images)": ({}, dict(erase=0.25)),
+    "mixup (0.8) or CutMix (1.0)": ({}, dict(mixup=0.8, cutmix=1.0)),
+    "stochastic depth (0.1)": (dict(drop_path=0.1), {}),
+    "weight decay 0.1 (from 0.05)": ({}, dict(weight_decay=0.1)),
 }
+# At the long budget, one lever of each of AugReg's kinds: a light augmentation, a mixing
+# one and a regulariser (the whole table at 40 epochs takes over 3 hours on the CPU)
+AUGREG_LONG = ("without a lever", "shifts and flips", "mixup (0.8) or CutMix (1.0)", "stochastic depth (0.1)")
+
+
+def with_lever(name: str, config: dict, recipe: Recipe) -> tuple[dict, Recipe]:
+    """`config` and `recipe` with AugReg's lever `name` (a key of AUGREG) added."""
+    config_change, recipe_change = AUGREG[name]
+    return dict(config, **config_change), replace(recipe, **recipe_change)
 
 
 @recorded_run(
     "augreg",
     "AugReg's levers one at a time from the quick setting (shifts and flips, random "
-    "erasing, mixup or CutMix, stochastic depth, stronger weight decay), at 10 epochs and "
-    "at 40, 3 seeds",
+    "erasing, mixup or CutMix, stochastic depth, stronger weight decay) at its 10 epochs, "
+    "3 seeds",
 )
 def augreg(device, parts, progress):
     return {
-        f"{epochs} epochs": {
-            name: seeded(parts, f"{name}, {epochs} epochs", config, replace(scaled(epochs), **change), device, progress)
-            for name, (config, change) in AUGREG.items()
-        }
-        for epochs in (QUICK_RECIPE.epochs, LONG_EPOCHS)
+        name: seeded(parts, name, *with_lever(name, QUICK_CONFIG, QUICK_RECIPE), device, progress) for name in AUGREG
+    }
+
+
+@recorded_run(
+    "augreg_long",
+    f"AugReg's levers at the long budget: shifts and flips, mixup or CutMix, stochastic "
+    f"depth, one at a time from the quick setting trained {LONG_EPOCHS} epochs, 3 seeds",
+)
+def augreg_long(device, parts, progress):
+    recipe = scaled(LONG_EPOCHS)
+    return {
+        name: seeded(parts, name, *with_lever(name, QUICK_CONFIG, recipe), device, progress) for name in AUGREG_LONG
     }
 
 
