@@ -1,3 +1,4 @@
+import functools
 import math
 import re
 
@@ -26,6 +27,7 @@ EXERCISES = [
     ("11_small_data.ipynb", "sequence_pool", "check_sequence_pool"),
     ("11_small_data.ipynb", "mask_diagonal", "check_mask_diagonal"),
     ("11_small_data.ipynb", "token_count", "check_token_count"),
+    ("11_small_data.ipynb", "mixup", "check_mixup"),
 ]
 
 SOLUTION = re.compile(r"( *)### BEGIN SOLUTION\n.*?### END SOLUTION", re.S)
@@ -316,3 +318,24 @@ def test_token_counts_are_accepted_whatever_their_type_and_halving_is_named(caps
     assert capsys.readouterr().out.startswith("✓ Correct")
     with pytest.raises(ExerciseError, match=r"token_count\(28, 3\) returned 9, expected 16.*rounds an odd size up"):
         exercises.check_token_count(lambda size, layers: (size // 2**layers) ** 2)
+
+
+def test_mixup_is_accepted_however_the_one_hot_vectors_are_made_and_wrong_pairs_are_named(capsys):
+    def mixup(x, labels, lam, num_classes, one_hot=lambda labels, n: torch.eye(n)[labels], pair=lambda t: t.flip(0)):
+        targets = one_hot(labels, num_classes)
+        return lam * x + (1 - lam) * pair(x), lam * targets + (1 - lam) * pair(targets)
+
+    def scattered(labels, n):
+        return torch.zeros(len(labels), n, dtype=torch.float64).scatter_(1, labels[:, None], 1.0)
+
+    for answer in (mixup, functools.partial(mixup, one_hot=scattered)):
+        exercises.check_mixup(answer)
+        assert capsys.readouterr().out.startswith("✓ Correct")
+    with pytest.raises(ExerciseError, match="mixed with its neighbour: pair image i with image B-1-i"):
+        exercises.check_mixup(functools.partial(mixup, pair=lambda t: t.roll(1, 0)))
+    with pytest.raises(ExerciseError, match="weights are swapped"):
+        exercises.check_mixup(lambda x, y, lam, n: mixup(x, y, 1 - lam, n))
+    with pytest.raises(ExerciseError, match="mixup's targets.*one-hot vectors"):
+        exercises.check_mixup(lambda x, y, lam, n: (mixup(x, y, lam, n)[0], y.float()))
+    with pytest.raises(ExerciseError, match="should return two things"):
+        exercises.check_mixup(lambda x, y, lam, n: mixup(x, y, lam, n)[0])

@@ -5,7 +5,7 @@ import json
 import subprocess
 import sys
 import time
-from dataclasses import replace
+from dataclasses import asdict, replace
 
 import pytest
 import torch
@@ -373,6 +373,19 @@ def test_every_run_of_the_book_runs_end_to_end(sliver, name):
         assert all("test_accuracy" not in r and r["recipe"]["epochs"] == 2 for r in results.values())
         assert results["stochastic depth (0.1)"]["config"] == dict(chapter11.WINNER, drop_path=0.1)
         assert "validation split only" in record["description"]
+    elif name == "rematch":
+        levers = chapter11.REMATCH_LEVERS
+        assert results["levers"] == list(levers)
+        models = {n: r for n, r in results.items() if n not in ("levers", "epoch_seconds")}
+        assert list(models) == ["ResNet", "compact ViT", "ResNet with the same levers"]
+        seconds = results["epoch_seconds"]
+        vit, resnet = models["compact ViT"]["seeds"][0], models["ResNet with the same levers"]["seeds"][0]
+        assert vit["recipe"]["epochs"] == max(1, int(seconds["ResNet"] / seconds["compact ViT"]))
+        for run, (config, recipe) in (
+            (vit, chapter11.with_levers(chapter11.WINNER, chapter11.scaled(vit["recipe"]["epochs"]), *levers)),
+            (resnet, chapter11.with_levers(chapter08.BASELINES["ResNet"], chapter11.QUICK_RECIPE, *levers)),
+        ):
+            assert run["config"] == config and run["recipe"] == asdict(recipe)
     elif name == "distillation_token":
         assert list(results) == ["quick setting", *chapter11.TAUGHT, "teacher"]
         assert results["distillation token (DeiT)"]["seeds"][0]["config"]["model"] == "distilled vit"

@@ -9,7 +9,7 @@ never a traceback from inside the check (`vitbook.answers`).
 
 from ..answers import ExerciseError
 from .model import check_count_parameters, check_layer_norm, check_masked_attention, check_sincos_1d, check_unpatchify
-from .small_data import check_mask_diagonal, check_sequence_pool, check_token_count
+from .small_data import check_mask_diagonal, check_mixup, check_sequence_pool, check_token_count
 from .training import (
     check_attention_entropy,
     check_lr_schedule,
@@ -26,6 +26,7 @@ __all__ = [
     "check_lr_schedule",
     "check_mask_diagonal",
     "check_masked_attention",
+    "check_mixup",
     "check_receptive_field",
     "check_resample_positions",
     "check_sequence_pool",

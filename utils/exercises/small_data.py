@@ -9,6 +9,7 @@ import torch
 from ..answers import ExerciseError, as_number, as_tensor, call, compare
 from ..locality import SequencePooling
 from ..tokenizers import ConvTokenizer
+from ..train.augment import mix
 
 
 def check_sequence_pool(sequence_pool: Callable) -> None:
@@ -74,3 +75,38 @@ def check_token_count(token_count: Callable) -> None:
                 "which rounds an odd size up; the tokens are the final side squared"
             )
     print("✓ Correct: your token counts match the convolutional tokenizer for every image size.")
+
+
+def check_mixup(mixup: Callable) -> None:
+    """Chapter 11: `mixup(x, labels, lam, num_classes)`: images (B, C, H, W), labels (B,)
+    -> (images, targets): image i blended with image B-1-i, weights `lam` and 1 - `lam`,
+    and the targets (B, num_classes) their one-hot vectors blended the same way (the
+    pairing of timm's Mixup in batch mode, `vitbook.train.augment.mix`)."""
+    __tracebackhide__ = True
+    gen = torch.Generator().manual_seed(0)
+    for batch, classes, lam in ((4, 10, 0.7), (7, 3, 0.25)):
+        x = torch.randn(batch, 1, 5, 5, generator=gen)
+        labels = torch.randint(classes, (batch,), generator=gen)
+        got = call("mixup", mixup, x.clone(), labels.clone(), lam, classes, package_fn=mix)
+        if not (isinstance(got, (tuple, list)) and len(got) == 2):
+            raise ExerciseError(
+                "mixup should return two things, the mixed images and their targets: `return images, targets`"
+            )
+        images, targets = (as_tensor("mixup", t) for t in got)
+        want_images, want_targets = mix(x, labels, classes, lam)
+        case = f" (test case: {batch} images, {classes} classes, lam = {lam})"
+        if tuple(images.shape) == tuple(x.shape) and torch.allclose(images, x * lam + x.roll(1, 0) * (1 - lam)):
+            raise ExerciseError(
+                f"each image is mixed with its neighbour: pair image i with image B-1-i, x.flip(0){case}"
+            )
+        if tuple(images.shape) == tuple(x.shape) and torch.allclose(images, x * (1 - lam) + x.flip(0) * lam):
+            raise ExerciseError(f"the weights are swapped: image i keeps weight lam, its partner gets 1 - lam{case}")
+        compare("mixup's images", images, want_images, hint=case)
+        compare(
+            "mixup's targets",
+            targets,
+            want_targets,
+            hint=f"{case}: one-hot vectors (B, num_classes), e.g. F.one_hot(labels, num_classes).float(), "
+            "blended with the same weights and the same partners as the images; each row sums to 1",
+        )
+    print("✓ Correct: your images and targets are mixup's, paired as timm pairs them.")

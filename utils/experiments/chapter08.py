@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import torch
+
 from ..device import seed_everything
 from ..pretrained import RESULTS, build, load_trained
 from ..runs import recorded_run, run_command
@@ -50,9 +52,9 @@ def epoch_seconds(config: dict, recipe: Recipe, device) -> float:
     ]
 
 
-def timed_epoch(parts, name: str, config: dict, device) -> float:
-    """`epoch_seconds` of the quick recipe for `config`, kept as the part "`name`, one epoch"."""
-    return parts.get(f"{name}, one epoch", lambda: {"seconds": epoch_seconds(config, QUICK_RECIPE, device)})["seconds"]
+def timed_epoch(parts, name: str, config: dict, device, recipe: Recipe = QUICK_RECIPE) -> float:
+    """`epoch_seconds` of `recipe` for `config`, kept as the part "`name`, one epoch"."""
+    return parts.get(f"{name}, one epoch", lambda: {"seconds": epoch_seconds(config, recipe, device)})["seconds"]
 
 
 @recorded_run(
@@ -105,6 +107,13 @@ def data_hunger(device, parts, progress):
 TEACHER = RESULTS / "resnet-quick.pt"  # the `baselines` run's ResNet, seed 0
 
 
+def teacher(device) -> tuple[torch.nn.Module, dict]:
+    """The ResNet of TEACHER on `device` (frozen by `train`, so every seed can share it),
+    and what a run records of it."""
+    model, record = load_trained(TEACHER, device)
+    return model, {"path": TEACHER.name, "test_accuracy": record["test_accuracy"]}
+
+
 @recorded_run(
     "distillation",
     "the ViT of data_hunger on the full training set, trained as there and "
@@ -112,11 +121,11 @@ TEACHER = RESULTS / "resnet-quick.pt"  # the `baselines` run's ResNet, seed 0
 )
 def distillation(device, parts, progress):
     recipe = hunger_recipe()
-    teacher, record = load_trained(TEACHER, device)  # frozen by `train`, so every seed can share it
+    resnet, about = teacher(device)
     return {
         "ViT": seeded(parts, "ViT", CPU_CONFIG, recipe, device, progress),
         "ViT, distilled from the ResNet": seeded(
-            parts, "ViT, distilled", CPU_CONFIG, recipe, device, progress, teacher=teacher
+            parts, "ViT, distilled", CPU_CONFIG, recipe, device, progress, teacher=resnet
         ),
-        "teacher": {"path": TEACHER.name, "test_accuracy": record["test_accuracy"]},
+        "teacher": about,
     }

@@ -14,6 +14,7 @@ trains live), 3 seeds each, every choice on the validation split.
 - `augreg`, `augreg_long`: AugReg's augmentation and regularisation levers, one at a time,
   at the quick setting's 10 epochs and (some of them) at 40 (LONG_EPOCHS);
 - `compact_augreg`: an exploration of the same levers on `versus_resnet`'s compact ViT;
+- `rematch`: target T1 again, the compact ViT with the levers chosen there;
 - `distillation_token`: DeiT's distillation token against chapter 8's distillation
   through the `<cls>` token, both taught by chapter 8's ResNet, at 40 epochs too.
 
@@ -30,13 +31,13 @@ from dataclasses import replace
 
 from ..compact import model_costs
 from ..device import seed_everything
-from ..pretrained import build, load_trained
+from ..pretrained import build
 from ..runs import recorded_run
 from ..train import QUICK_RECIPE, Recipe
 from ..vit import QUICK_CONFIG
 from . import SEEDS, seeded, stretched, train_and_test
 from .chapter06 import images_per_second
-from .chapter08 import BASELINES, TEACHER, timed_epoch
+from .chapter08 import BASELINES, teacher, timed_epoch
 
 SCHEDULE_EPOCHS = (10, 20, 40)
 # A schedule has converged when doubling it gains less than this on validation (3-seed
@@ -171,6 +172,29 @@ def combinations(device, parts, progress):
     }
 
 
+def timed_epochs(parts, models: dict[str, tuple[dict, Recipe]], device, rounds: int) -> dict[str, float]:
+    """The median of `rounds` timed epochs (`timed_epoch`) of each named (config, recipe),
+    in alternating rounds, so that a drift in the host's speed hits all alike."""
+    seconds = {name: [] for name in models}
+    for r in range(rounds):
+        for name, (config, recipe) in models.items():
+            key = name if r == 0 else f"{name}, round {r + 1}"
+            seconds[name].append(timed_epoch(parts, key, config, device, recipe))
+    return {name: statistics.median(s) for name, s in seconds.items()}
+
+
+def alternating(parts, models: dict[str, tuple[dict, Recipe]], device, progress) -> dict[str, dict]:
+    """`seeded` for every named (config, recipe), the seeds alternating between them (a
+    drift in the host's speed hits all alike), with each model's `costs`."""
+    for seed in SEEDS:
+        for name, (config, recipe) in models.items():
+            seeded(parts, name, config, recipe, device, progress, seeds=(seed,))
+    return {
+        name: dict(seeded(parts, name, config, recipe, device, progress), costs=costs(config))
+        for name, (config, recipe) in models.items()
+    }
+
+
 # Chosen in `combinations` (the best validation accuracy there, in the least time)
 WINNER = conv_vit(64, 4, planes=32)
 
@@ -183,41 +207,11 @@ WINNER = conv_vit(64, 4, planes=32)
     "whole epochs as fit in the ResNet's time, counted from one timed epoch of each; 3 seeds",
 )
 def versus_resnet(device, parts, progress):
-    one = {
-        name: timed_epoch(parts, name, config, device)
-        for name, config in (("ResNet", BASELINES["ResNet"]), ("compact ViT", WINNER))
-    }
+    resnet = (BASELINES["ResNet"], QUICK_RECIPE)
+    one = timed_epochs(parts, {"ResNet": resnet, "compact ViT": (WINNER, QUICK_RECIPE)}, device, rounds=1)
     epochs = max(1, int(QUICK_RECIPE.epochs * one["ResNet"] / one["compact ViT"]))
-    models = {"ResNet": (BASELINES["ResNet"], QUICK_RECIPE), "compact ViT": (WINNER, scaled(epochs))}
-    for seed in SEEDS:  # alternating, so that a drift in the host's speed hits both alike
-        for name, (config, recipe) in models.items():
-            seeded(parts, name, config, recipe, device, progress, seeds=(seed,))
-    return {
-        name: dict(seeded(parts, name, config, recipe, device, progress), costs=costs(config), epoch_seconds=one[name])
-        for name, (config, recipe) in models.items()
-    }
-
-
-# The compact ViT's epochs in `versus_resnet` (as many as fit in the ResNet's time)
-WINNER_EPOCHS = 15
-
-
-@recorded_run(
-    "compact_augreg",
-    "exploration: validation split only, no test numbers; AugReg's levers one at a time on "
-    f"the compact ViT of `versus_resnet` at its {WINNER_EPOCHS} epochs (seed 0), to choose "
-    "what it takes into a second match against the ResNet",
-)
-def compact_augreg(device, parts, progress):
-    return {
-        name: parts.get(
-            name,
-            lambda name=name: train_and_test(
-                *with_lever(name, WINNER, scaled(WINNER_EPOCHS)), 0, device, progress, measure_test=False
-            ),
-        )
-        for name in AUGREG
-    }
+    results = alternating(parts, {"ResNet": resnet, "compact ViT": (WINNER, scaled(epochs))}, device, progress)
+    return {name: dict(result, epoch_seconds=one[name]) for name, result in results.items()}
 
 
 # The long budget of `augreg_long` and `distillation_token`: the longest schedule of
@@ -239,10 +233,12 @@ AUGREG = {
 AUGREG_LONG = ("without a lever", "shifts and flips", "mixup (0.8) or CutMix (1.0)", "stochastic depth (0.1)")
 
 
-def with_lever(name: str, config: dict, recipe: Recipe) -> tuple[dict, Recipe]:
-    """`config` and `recipe` with AugReg's lever `name` (a key of AUGREG) added."""
-    config_change, recipe_change = AUGREG[name]
-    return dict(config, **config_change), replace(recipe, **recipe_change)
+def with_levers(config: dict, recipe: Recipe, *names: str) -> tuple[dict, Recipe]:
+    """`config` and `recipe` with AugReg's levers `names` (keys of AUGREG) added."""
+    for name in names:
+        config_change, recipe_change = AUGREG[name]
+        config, recipe = dict(config, **config_change), replace(recipe, **recipe_change)
+    return config, recipe
 
 
 @recorded_run(
@@ -253,7 +249,7 @@ def with_lever(name: str, config: dict, recipe: Recipe) -> tuple[dict, Recipe]:
 )
 def augreg(device, parts, progress):
     return {
-        name: seeded(parts, name, *with_lever(name, QUICK_CONFIG, QUICK_RECIPE), device, progress) for name in AUGREG
+        name: seeded(parts, name, *with_levers(QUICK_CONFIG, QUICK_RECIPE, name), device, progress) for name in AUGREG
     }
 
 
@@ -265,8 +261,57 @@ def augreg(device, parts, progress):
 def augreg_long(device, parts, progress):
     recipe = scaled(LONG_EPOCHS)
     return {
-        name: seeded(parts, name, *with_lever(name, QUICK_CONFIG, recipe), device, progress) for name in AUGREG_LONG
+        name: seeded(parts, name, *with_levers(QUICK_CONFIG, recipe, name), device, progress) for name in AUGREG_LONG
     }
+
+
+# The compact ViT's epochs in `versus_resnet` (as many as fit in the ResNet's time)
+WINNER_EPOCHS = 15
+
+
+@recorded_run(
+    "compact_augreg",
+    "exploration: validation split only, no test numbers; AugReg's levers one at a time on "
+    f"the compact ViT of `versus_resnet` at its {WINNER_EPOCHS} epochs (seed 0), to choose "
+    "what it takes into a second match against the ResNet",
+)
+def compact_augreg(device, parts, progress):
+    return {
+        name: parts.get(
+            name,
+            lambda name=name: train_and_test(
+                *with_levers(WINNER, scaled(WINNER_EPOCHS), name), 0, device, progress, measure_test=False
+            ),
+        )
+        for name in AUGREG
+    }
+
+
+# Chosen in `compact_augreg`: the levers the compact ViT takes into `rematch`
+REMATCH_LEVERS = ("shifts and flips",)
+TIMING_ROUNDS = 3  # timed epochs of each model in `rematch`, alternating; their median counts
+
+
+@recorded_run(
+    "rematch",
+    "target T1 again: the compact ViT of `versus_resnet` with the levers chosen in "
+    "`compact_augreg`, against the ResNet of `baselines`, as it is and with the same levers, "
+    "all trained in this run, seeds alternating; the compact ViT for as many whole epochs as "
+    f"fit in the ResNet's time, counted from the median of {TIMING_ROUNDS} timed epochs of "
+    "each in alternating rounds; 3 seeds",
+)
+def rematch(device, parts, progress):
+    resnet = (BASELINES["ResNet"], QUICK_RECIPE)
+    timed = {"ResNet": resnet, "compact ViT": with_levers(WINNER, QUICK_RECIPE, *REMATCH_LEVERS)}
+    seconds = timed_epochs(parts, timed, device, rounds=TIMING_ROUNDS)
+    epochs = max(1, int(QUICK_RECIPE.epochs * seconds["ResNet"] / seconds["compact ViT"]))
+    models = {
+        "ResNet": resnet,
+        "compact ViT": with_levers(WINNER, scaled(epochs), *REMATCH_LEVERS),
+        "ResNet with the same levers": with_levers(*resnet, *REMATCH_LEVERS),
+    }
+    results = alternating(parts, models, device, progress)
+    return {"levers": list(REMATCH_LEVERS), "epoch_seconds": seconds, **results}
 
 
 TAUGHT = {
@@ -282,13 +327,13 @@ TAUGHT = {
     "taught by the ResNet of results/resnet-quick.pt; 3 seeds",
 )
 def distillation_token(device, parts, progress):
-    teacher, record = load_trained(TEACHER, device)  # frozen by `train`: every seed shares it
+    resnet, about = teacher(device)
     recipe = scaled(LONG_EPOCHS)
     return {
         "quick setting": seeded(parts, "quick setting", QUICK_CONFIG, recipe, device, progress),
         **{
-            name: seeded(parts, name, config, recipe, device, progress, teacher=teacher)
+            name: seeded(parts, name, config, recipe, device, progress, teacher=resnet)
             for name, config in TAUGHT.items()
         },
-        "teacher": {"path": TEACHER.name, "test_accuracy": record["test_accuracy"]},
+        "teacher": about,
     }
