@@ -328,11 +328,18 @@ def test_mixup_is_accepted_however_the_one_hot_vectors_are_made_and_wrong_pairs_
     def scattered(labels, n):
         return torch.zeros(len(labels), n, dtype=torch.float64).scatter_(1, labels[:, None], 1.0)
 
-    for answer in (mixup, functools.partial(mixup, one_hot=scattered)):
+    def rearranged(x, labels, lam, num_classes):  # the same mixup, rounded differently
+        one_hot = torch.eye(num_classes)[labels]
+        return x.flip(0) + lam * (x - x.flip(0)), one_hot.flip(0) + lam * (one_hot - one_hot.flip(0))
+
+    for answer in (mixup, functools.partial(mixup, one_hot=scattered), rearranged):
         exercises.check_mixup(answer)
         assert capsys.readouterr().out.startswith("✓ Correct")
-    with pytest.raises(ExerciseError, match="mixed with its neighbour: pair image i with image B-1-i"):
-        exercises.check_mixup(functools.partial(mixup, pair=lambda t: t.roll(1, 0)))
+    for shift in (1, -1):
+        with pytest.raises(ExerciseError, match="mixed with its neighbour: pair image i with image B-1-i"):
+            exercises.check_mixup(functools.partial(mixup, pair=lambda t, shift=shift: t.roll(shift, 0)))
+    with pytest.raises(ExerciseError, match="targets' weights are swapped: image i's own label gets lam"):
+        exercises.check_mixup(lambda x, y, lam, n: (mixup(x, y, lam, n)[0], mixup(x, y, 1 - lam, n)[1]))
     with pytest.raises(ExerciseError, match="weights are swapped"):
         exercises.check_mixup(lambda x, y, lam, n: mixup(x, y, 1 - lam, n))
     with pytest.raises(ExerciseError, match="mixup's targets.*one-hot vectors"):

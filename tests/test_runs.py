@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from vitbook import experiments, runs
-from vitbook.experiments import chapter06, chapter08, chapter09, chapter11
+from vitbook.experiments import chapter06, chapter08, chapter09, chapter11, chapter11_training
 from vitbook.pretrained import load_trained
 from vitbook.runs.cli import CHAPTERS
 from vitbook.train import QUICK_RECIPE, evaluate
@@ -358,23 +358,24 @@ def test_every_run_of_the_book_runs_end_to_end(sliver, name):
         assert vit["seeds"][0]["recipe"]["epochs"] == max(1, int(ratio)), "as many whole epochs as fit"
         assert vit["seeds"][0]["config"] == chapter11.WINNER and resnet["seeds"][0]["config"]["model"] == "resnet"
         assert vit["costs"]["flops"] > 0 and resnet["costs"]["parameters"] > 0
-    elif name in ("augreg", "augreg_long"):
-        levers = chapter11.AUGREG if name == "augreg" else chapter11.AUGREG_LONG
-        assert list(results) == list(levers)
+    elif name in ("augreg", "augreg_long", "augreg_long_mix"):
+        levers = chapter11_training.SHORT_LEVERS if name == "augreg" else chapter11_training.AUGREG_LONG[name]
+        assert list(results) == list(levers) and levers[0] == "without a lever"
         runs_ = {n: r["seeds"][0] for n, r in results.items()}
         assert all(run["epochs"][-1] == (1 if name == "augreg" else 2) for run in runs_.values())
-        assert runs_["stochastic depth (0.1)"]["config"] == dict(QUICK_CONFIG, drop_path=0.1)
-        assert runs_["without a lever"]["recipe"] == {**runs_["shifts and flips"]["recipe"], "augment": False}
         assert all(len(run["train_accuracy"]) == len(run["epochs"]) for run in runs_.values())
-        if name == "augreg":
-            assert runs_["random erasing (25% of images)"]["recipe"]["erase"] == 0.25
+        for lever, run in runs_.items():
+            config, recipe = chapter11_training.with_levers(QUICK_CONFIG, chapter11.scaled(run["epochs"][-1]), lever)
+            assert run["config"] == config and run["recipe"] == asdict(recipe), lever
+        if name == "augreg_long":
+            assert runs_["shifts only (no flips)"]["recipe"] == {**runs_["shifts and flips"]["recipe"], "flip": False}
     elif name == "compact_augreg":
-        assert list(results) == list(chapter11.AUGREG)
+        assert list(results) == list(chapter11_training.SHORT_LEVERS)
         assert all("test_accuracy" not in r and r["recipe"]["epochs"] == 2 for r in results.values())
         assert results["stochastic depth (0.1)"]["config"] == dict(chapter11.WINNER, drop_path=0.1)
         assert "validation split only" in record["description"]
     elif name == "rematch":
-        levers = chapter11.REMATCH_LEVERS
+        levers = chapter11_training.REMATCH_LEVERS
         assert results["levers"] == list(levers)
         models = {n: r for n, r in results.items() if n not in ("levers", "epoch_seconds")}
         assert list(models) == ["ResNet", "compact ViT", "ResNet with the same levers"]
@@ -382,12 +383,12 @@ def test_every_run_of_the_book_runs_end_to_end(sliver, name):
         vit, resnet = models["compact ViT"]["seeds"][0], models["ResNet with the same levers"]["seeds"][0]
         assert vit["recipe"]["epochs"] == max(1, int(seconds["ResNet"] / seconds["compact ViT"]))
         for run, (config, recipe) in (
-            (vit, chapter11.with_levers(chapter11.WINNER, chapter11.scaled(vit["recipe"]["epochs"]), *levers)),
-            (resnet, chapter11.with_levers(chapter08.BASELINES["ResNet"], chapter11.QUICK_RECIPE, *levers)),
+            (vit, chapter11_training.with_levers(chapter11.WINNER, chapter11.scaled(vit["recipe"]["epochs"]), *levers)),
+            (resnet, chapter11_training.with_levers(chapter08.BASELINES["ResNet"], chapter11.QUICK_RECIPE, *levers)),
         ):
             assert run["config"] == config and run["recipe"] == asdict(recipe)
     elif name == "distillation_token":
-        assert list(results) == ["quick setting", *chapter11.TAUGHT, "teacher"]
+        assert list(results) == ["quick setting", *chapter11_training.TAUGHT, "teacher"]
         assert results["distillation token (DeiT)"]["seeds"][0]["config"]["model"] == "distilled vit"
         assert results["teacher"]["test_accuracy"] == load_trained(chapter08.TEACHER)[1]["test_accuracy"]
     elif name == "lever_speed":

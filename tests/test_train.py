@@ -47,6 +47,17 @@ def test_flip_mirrors_about_half_the_images():
     assert 70 < flipped.sum() < 130
 
 
+def test_without_flip_the_images_are_only_shifted_and_the_shifts_are_the_same_draws():
+    images = torch.arange(64, dtype=torch.uint8).reshape(1, 1, 8, 8).repeat(200, 1, 1, 1)
+    out = random_shift_flip(images, torch.Generator().manual_seed(0), max_shift=0, flip=False)
+    assert torch.equal(out, images), "nothing mirrored"
+    both = random_shift_flip(images, torch.Generator().manual_seed(1), max_shift=2)
+    shifted = random_shift_flip(images, torch.Generator().manual_seed(1), max_shift=2, flip=False)
+    same = (both == shifted).flatten(1).all(1)
+    assert 70 < same.sum() < 130, "the same shifts; the flipped half differs"
+    assert torch.equal(both[~same], shifted[~same].flip(-1))
+
+
 def test_batches_cover_the_split_once_standardised(small_data):
     train_data, _ = small_data
     seen = []

@@ -92,20 +92,30 @@ def check_mixup(mixup: Callable) -> None:
             raise ExerciseError(
                 "mixup should return two things, the mixed images and their targets: `return images, targets`"
             )
-        images, targets = (as_tensor("mixup", t) for t in got)
-        want_images, want_targets = mix(x, labels, classes, lam)
+        images, targets = (as_tensor("mixup", t).double() for t in got)
+        want_images, want_targets = (t.double() for t in mix(x, labels, classes, lam))
+        x = x.double()
         case = f" (test case: {batch} images, {classes} classes, lam = {lam})"
-        if tuple(images.shape) == tuple(x.shape) and torch.allclose(images, x * lam + x.roll(1, 0) * (1 - lam)):
-            raise ExerciseError(
-                f"each image is mixed with its neighbour: pair image i with image B-1-i, x.flip(0){case}"
-            )
-        if tuple(images.shape) == tuple(x.shape) and torch.allclose(images, x * (1 - lam) + x.flip(0) * lam):
-            raise ExerciseError(f"the weights are swapped: image i keeps weight lam, its partner gets 1 - lam{case}")
-        compare("mixup's images", images, want_images, hint=case)
+        if tuple(images.shape) == tuple(x.shape):
+            for shift in (1, -1):
+                if torch.allclose(images, x * lam + x.roll(shift, 0) * (1 - lam)):
+                    raise ExerciseError(
+                        f"each image is mixed with its neighbour: pair image i with image B-1-i, x.flip(0){case}"
+                    )
+            if torch.allclose(images, x * (1 - lam) + x.flip(0) * lam):
+                raise ExerciseError(
+                    f"the weights are swapped: image i keeps weight lam, its partner gets 1 - lam{case}"
+                )
+        compare("mixup's images", images, want_images, hint=case, atol=1e-5)
+        swapped = want_targets.flip(0)  # lam on the partner's label: what swapped weights give
+        shaped = tuple(targets.shape) == tuple(swapped.shape)
+        if shaped and torch.allclose(targets, swapped) and not torch.allclose(swapped, want_targets):
+            raise ExerciseError(f"the targets' weights are swapped: image i's own label gets lam{case}")
         compare(
             "mixup's targets",
             targets,
             want_targets,
+            atol=1e-5,
             hint=f"{case}: one-hot vectors (B, num_classes), e.g. F.one_hot(labels, num_classes).float(), "
             "blended with the same weights and the same partners as the images; each row sums to 1",
         )

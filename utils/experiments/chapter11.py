@@ -11,12 +11,8 @@ trains live), 3 seeds each, every choice on the validation split.
   trained about as long as the ResNet, to choose the model set against it;
 - `versus_resnet`: target T1, the combination chosen there against the ResNet of chapter 8,
   both trained in the one run, given the same training time;
-- `augreg`, `augreg_long`: AugReg's augmentation and regularisation levers, one at a time,
-  at the quick setting's 10 epochs and (some of them) at 40 (LONG_EPOCHS);
-- `compact_augreg`: an exploration of the same levers on `versus_resnet`'s compact ViT;
-- `rematch`: target T1 again, the compact ViT with the levers chosen there;
-- `distillation_token`: DeiT's distillation token against chapter 8's distillation
-  through the `<cls>` token, both taught by chapter 8's ResNet, at 40 epochs too.
+Their training levers (AugReg's, DeiT's distillation token) and the rematch against the
+ResNet are in `vitbook.experiments.augreg`.
 
 Each variant records its cost beside its accuracy: parameters and FLOPs a forward pass
 (`vitbook.compact.model_costs`) and training seconds. Training seconds drift with the
@@ -27,7 +23,6 @@ speed in alternating rounds in one process, which a drift hits alike.
 from __future__ import annotations
 
 import statistics
-from dataclasses import replace
 
 from ..compact import model_costs
 from ..device import seed_everything
@@ -37,7 +32,7 @@ from ..train import QUICK_RECIPE, Recipe
 from ..vit import QUICK_CONFIG
 from . import SEEDS, seeded, stretched, train_and_test
 from .chapter06 import images_per_second
-from .chapter08 import BASELINES, teacher, timed_epoch
+from .chapter08 import BASELINES, timed_epoch
 
 SCHEDULE_EPOCHS = (10, 20, 40)
 # A schedule has converged when doubling it gains less than this on validation (3-seed
@@ -212,128 +207,3 @@ def versus_resnet(device, parts, progress):
     epochs = max(1, int(QUICK_RECIPE.epochs * one["ResNet"] / one["compact ViT"]))
     results = alternating(parts, {"ResNet": resnet, "compact ViT": (WINNER, scaled(epochs))}, device, progress)
     return {name: dict(result, epoch_seconds=one[name]) for name, result in results.items()}
-
-
-# The long budget of `augreg_long` and `distillation_token`: the longest schedule of
-# `schedule`. Without augmentation the quick setting converged at 10 epochs there and
-# overfits at 40; augmentation and a teacher change the data the model fits, so they get
-# the long one.
-LONG_EPOCHS = 40
-# AugReg's levers (Steiner et al. 2021): (change to the config, change to the recipe)
-AUGREG = {
-    "without a lever": ({}, {}),
-    "shifts and flips": ({}, dict(augment=True)),
-    "random erasing (25% of images)": ({}, dict(erase=0.25)),
-    "mixup (0.8) or CutMix (1.0)": ({}, dict(mixup=0.8, cutmix=1.0)),
-    "stochastic depth (0.1)": (dict(drop_path=0.1), {}),
-    "weight decay 0.1 (from 0.05)": ({}, dict(weight_decay=0.1)),
-}
-# At the long budget, one lever of each of AugReg's kinds: a light augmentation, a mixing
-# one and a regulariser (the whole table at 40 epochs takes over 3 hours on the CPU)
-AUGREG_LONG = ("without a lever", "shifts and flips", "mixup (0.8) or CutMix (1.0)", "stochastic depth (0.1)")
-
-
-def with_levers(config: dict, recipe: Recipe, *names: str) -> tuple[dict, Recipe]:
-    """`config` and `recipe` with AugReg's levers `names` (keys of AUGREG) added."""
-    for name in names:
-        config_change, recipe_change = AUGREG[name]
-        config, recipe = dict(config, **config_change), replace(recipe, **recipe_change)
-    return config, recipe
-
-
-@recorded_run(
-    "augreg",
-    "AugReg's levers one at a time from the quick setting (shifts and flips, random "
-    "erasing, mixup or CutMix, stochastic depth, stronger weight decay) at its 10 epochs, "
-    "3 seeds",
-)
-def augreg(device, parts, progress):
-    return {
-        name: seeded(parts, name, *with_levers(QUICK_CONFIG, QUICK_RECIPE, name), device, progress) for name in AUGREG
-    }
-
-
-@recorded_run(
-    "augreg_long",
-    f"AugReg's levers at the long budget: shifts and flips, mixup or CutMix, stochastic "
-    f"depth, one at a time from the quick setting trained {LONG_EPOCHS} epochs, 3 seeds",
-)
-def augreg_long(device, parts, progress):
-    recipe = scaled(LONG_EPOCHS)
-    return {
-        name: seeded(parts, name, *with_levers(QUICK_CONFIG, recipe, name), device, progress) for name in AUGREG_LONG
-    }
-
-
-# The compact ViT's epochs in `versus_resnet` (as many as fit in the ResNet's time)
-WINNER_EPOCHS = 15
-
-
-@recorded_run(
-    "compact_augreg",
-    "exploration: validation split only, no test numbers; AugReg's levers one at a time on "
-    f"the compact ViT of `versus_resnet` at its {WINNER_EPOCHS} epochs (seed 0), to choose "
-    "what it takes into a second match against the ResNet",
-)
-def compact_augreg(device, parts, progress):
-    return {
-        name: parts.get(
-            name,
-            lambda name=name: train_and_test(
-                *with_levers(WINNER, scaled(WINNER_EPOCHS), name), 0, device, progress, measure_test=False
-            ),
-        )
-        for name in AUGREG
-    }
-
-
-# Chosen in `compact_augreg`: the levers the compact ViT takes into `rematch`
-REMATCH_LEVERS = ("shifts and flips",)
-TIMING_ROUNDS = 3  # timed epochs of each model in `rematch`, alternating; their median counts
-
-
-@recorded_run(
-    "rematch",
-    "target T1 again: the compact ViT of `versus_resnet` with the levers chosen in "
-    "`compact_augreg`, against the ResNet of `baselines`, as it is and with the same levers, "
-    "all trained in this run, seeds alternating; the compact ViT for as many whole epochs as "
-    f"fit in the ResNet's time, counted from the median of {TIMING_ROUNDS} timed epochs of "
-    "each in alternating rounds; 3 seeds",
-)
-def rematch(device, parts, progress):
-    resnet = (BASELINES["ResNet"], QUICK_RECIPE)
-    timed = {"ResNet": resnet, "compact ViT": with_levers(WINNER, QUICK_RECIPE, *REMATCH_LEVERS)}
-    seconds = timed_epochs(parts, timed, device, rounds=TIMING_ROUNDS)
-    epochs = max(1, int(QUICK_RECIPE.epochs * seconds["ResNet"] / seconds["compact ViT"]))
-    models = {
-        "ResNet": resnet,
-        "compact ViT": with_levers(WINNER, scaled(epochs), *REMATCH_LEVERS),
-        "ResNet with the same levers": with_levers(*resnet, *REMATCH_LEVERS),
-    }
-    results = alternating(parts, models, device, progress)
-    return {"levers": list(REMATCH_LEVERS), "epoch_seconds": seconds, **results}
-
-
-TAUGHT = {
-    "through the <cls> token (chapter 8)": QUICK_CONFIG,
-    "distillation token (DeiT)": dict(QUICK_CONFIG, model="distilled vit"),
-}
-
-
-@recorded_run(
-    "distillation_token",
-    "the quick setting at 40 epochs: alone, with chapter 8's "
-    "hard distillation through its <cls> token, and with DeiT's distillation token, both "
-    "taught by the ResNet of results/resnet-quick.pt; 3 seeds",
-)
-def distillation_token(device, parts, progress):
-    resnet, about = teacher(device)
-    recipe = scaled(LONG_EPOCHS)
-    return {
-        "quick setting": seeded(parts, "quick setting", QUICK_CONFIG, recipe, device, progress),
-        **{
-            name: seeded(parts, name, config, recipe, device, progress, teacher=resnet)
-            for name, config in TAUGHT.items()
-        },
-        "teacher": about,
-    }

@@ -12,10 +12,11 @@ import argparse
 import sys
 from pathlib import Path
 
-from ..experiments import chapter06, chapter08, chapter09, chapter10, chapter11, sweep
+from ..experiments import chapter06, chapter08, chapter09, chapter10, chapter11, chapter11_training, sweep
 from . import DEVICE_TYPES, RESULTS, RUNS, prepare, run
 
-CHAPTERS = (chapter06, chapter08, chapter09, chapter10, chapter11, sweep)  # imported, their runs are registered
+# imported, their runs are registered
+CHAPTERS = (chapter06, chapter08, chapter09, chapter10, chapter11, chapter11_training, sweep)
 
 
 def parser() -> argparse.ArgumentParser:

@@ -42,10 +42,12 @@ class DeviceData:
         *,
         shuffle: bool = False,
         augment: bool = False,
+        flip: bool = True,
         img_size: int = 28,
         generator: torch.Generator | None = None,
     ):
-        """Yield (images (B, 1, img_size, img_size) float32 standardised, labels (B,))."""
+        """Yield (images (B, 1, img_size, img_size) float32 standardised, labels (B,)); with
+        `augment`, shifted and (with `flip`) mirrored by `random_shift_flip`."""
         n = len(self)
         order = (
             torch.randperm(n, generator=generator).to(self.device) if shuffle else torch.arange(n, device=self.device)
@@ -54,7 +56,7 @@ class DeviceData:
             idx = order[start : start + batch_size]
             images = self.images[idx]
             if augment:
-                images = random_shift_flip(images, generator)
+                images = random_shift_flip(images, generator, flip=flip)
             x = standardize(images)
             if img_size != x.shape[-1]:
                 x = F.interpolate(x, size=img_size, mode="bilinear", align_corners=False)
@@ -62,17 +64,19 @@ class DeviceData:
 
 
 def random_shift_flip(
-    images: torch.Tensor, generator: torch.Generator | None = None, max_shift: int = 2
+    images: torch.Tensor, generator: torch.Generator | None = None, max_shift: int = 2, flip: bool = True
 ) -> torch.Tensor:
     """Shift each image by up to `max_shift` pixels in each direction (the uncovered
-    border is 0, the background) and mirror half of them left-right, on their device."""
+    border is 0, the background) and, with `flip`, mirror half of them left-right, on
+    their device."""
     b, _, h, w = images.shape
     shift = torch.randint(-max_shift, max_shift + 1, (2, b), generator=generator).to(images.device)
-    flip = (torch.rand(b, generator=generator) < 0.5).to(images.device)
     padded = F.pad(images, (max_shift,) * 4)  # (B, C, H+2s, W+2s)
     rows = torch.arange(h, device=images.device) + max_shift - shift[0][:, None]  # (B, H)
     cols = torch.arange(w, device=images.device) + max_shift - shift[1][:, None]  # (B, W)
-    cols = torch.where(flip[:, None], cols.flip(1), cols)
+    if flip:
+        mirrored = (torch.rand(b, generator=generator) < 0.5).to(images.device)
+        cols = torch.where(mirrored[:, None], cols.flip(1), cols)
     batch = torch.arange(b, device=images.device)[:, None, None]
     return padded[batch, :, rows[:, :, None], cols[:, None, :]].permute(0, 3, 1, 2)
 

@@ -88,7 +88,12 @@ def train_epoch(
     loss_sum, correct = torch.zeros((), device=device), torch.zeros((), device=device, dtype=torch.long)
     seen, start, steps = 0, time.perf_counter(), math.ceil(len(data) / recipe.batch_size)
     batches = data.batches(
-        recipe.batch_size, shuffle=True, augment=recipe.augment, img_size=recipe.img_size, generator=state.generator
+        recipe.batch_size,
+        shuffle=True,
+        augment=recipe.augment,
+        flip=recipe.flip,
+        img_size=recipe.img_size,
+        generator=state.generator,
     )
     for i, (x, y) in enumerate(batches):
         batch = len(y)  # all ranks together

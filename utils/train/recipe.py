@@ -24,6 +24,7 @@ class Recipe:
     erase: float = 0.0  # random erasing: the share of images with a rectangle erased (train.augment)
     mixup: float = 0.0  # mixup's alpha (lambda ~ Beta(alpha, alpha)); 0: off
     cutmix: float = 0.0  # CutMix's alpha; with mixup too, one of the two a batch
+    flip: bool = True  # with augment: mirror half the images left-right too (off: shifts only)
 
     def __post_init__(self):
         if self.optimizer not in ("sgd", "adamw"):
