@@ -12,7 +12,7 @@ trains live), 3 seeds each, every choice on the validation split.
 - `versus_resnet`: target T1, the combination chosen there against the ResNet of chapter 8,
   both trained in the one run, given the same training time;
 Their training levers (AugReg's, DeiT's distillation token) and the rematch against the
-ResNet are in `vitbook.experiments.augreg`.
+ResNet are in `vitbook.experiments.chapter11_training`.
 
 Each variant records its cost beside its accuracy: parameters and FLOPs a forward pass
 (`vitbook.compact.model_costs`) and training seconds. Training seconds drift with the
