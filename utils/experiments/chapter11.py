@@ -190,6 +190,12 @@ def alternating(parts, models: dict[str, tuple[dict, Recipe]], device, progress)
     }
 
 
+def epochs_in_resnet_time(seconds: dict[str, float]) -> int:
+    """The whole epochs of the compact ViT that fit in the ResNet's QUICK_RECIPE epochs,
+    from an epoch's `seconds` of each (rounded down; at least one): T1's budget rule."""
+    return max(1, int(QUICK_RECIPE.epochs * seconds["ResNet"] / seconds["compact ViT"]))
+
+
 # Chosen in `combinations` (the best validation accuracy there, in the least time)
 WINNER = conv_vit(64, 4, planes=32)
 
@@ -204,6 +210,6 @@ WINNER = conv_vit(64, 4, planes=32)
 def versus_resnet(device, parts, progress):
     resnet = (BASELINES["ResNet"], QUICK_RECIPE)
     one = timed_epochs(parts, {"ResNet": resnet, "compact ViT": (WINNER, QUICK_RECIPE)}, device, rounds=1)
-    epochs = max(1, int(QUICK_RECIPE.epochs * one["ResNet"] / one["compact ViT"]))
+    epochs = epochs_in_resnet_time(one)
     results = alternating(parts, {"ResNet": resnet, "compact ViT": (WINNER, scaled(epochs))}, device, progress)
     return {name: dict(result, epoch_seconds=one[name]) for name, result in results.items()}

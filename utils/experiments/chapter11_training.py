@@ -19,7 +19,7 @@ from ..train import QUICK_RECIPE, Recipe
 from ..vit import QUICK_CONFIG
 from . import seeded, train_and_test
 from .chapter08 import BASELINES, teacher
-from .chapter11 import WINNER, alternating, scaled, timed_epochs
+from .chapter11 import WINNER, alternating, epochs_in_resnet_time, scaled, timed_epochs
 
 # The long budget of `augreg_long` and `distillation_token`: the longest schedule of
 # `schedule`. Without augmentation the quick setting converged at 10 epochs there and
@@ -131,7 +131,7 @@ def rematch(device, parts, progress):
     resnet = (BASELINES["ResNet"], QUICK_RECIPE)
     timed = {"ResNet": resnet, "compact ViT": with_levers(WINNER, QUICK_RECIPE, *REMATCH_LEVERS)}
     seconds = timed_epochs(parts, timed, device, rounds=TIMING_ROUNDS)
-    epochs = max(1, int(QUICK_RECIPE.epochs * seconds["ResNet"] / seconds["compact ViT"]))
+    epochs = epochs_in_resnet_time(seconds)
     models = {
         "ResNet": resnet,
         "compact ViT": with_levers(WINNER, scaled(epochs), *REMATCH_LEVERS),
