@@ -103,6 +103,22 @@ def test_every_run_a_chapter_shows_is_registered(chapter):
     assert not {name.replace("-", "_") for name in shown} - set(RUNS), f"{chapter} shows runs no module registers"
 
 
+@pytest.mark.parametrize("chapter", CHAPTERS, ids=str)
+def test_a_run_a_chapter_shows_has_a_gpu_record_or_the_chapter_says_cpu_only(chapter):
+    """A recorded run that a chapter shows has its GPU record (NAME-cuda.json) beside the
+    CPU's, or a text cell of the chapter names it (`name`) and says "CPU only"."""
+    from vitbook.runs import RESULTS, RUNS
+    from vitbook.runs.cli import CHAPTERS as REGISTERING  # noqa: F401 (importing it registers every run)
+
+    cells = nbformat.read(ROOT / chapter, as_version=4).cells
+    code = "\n".join(c.source for c in cells if c.cell_type == "code")
+    shown = {name for name in RUNS if re.search(rf"[\"']{name}[\"']", code)}
+    said = [" ".join(c.source.split()) for c in cells if c.cell_type == "markdown"]
+    said = " ".join(text for text in said if "CPU only" in text)
+    unsaid = sorted(n for n in shown if not (RESULTS / f"{n}-cuda.json").exists() and f"`{n}`" not in said)
+    assert not unsaid, f"{chapter} shows {unsaid} with no GPU record: run them with --device cuda, or say 'CPU only'"
+
+
 def test_ci_runs_the_readme_test_command():
     ci = (ROOT / ".ci" / "run").read_text().splitlines()
     assert readme_command("Run all tests") in ci
@@ -167,7 +183,8 @@ def test_the_wheel_ships_every_recorded_result(tmp_path):
     assert "is absent from the `packages` configuration" not in result.stdout + result.stderr
     wheel = zipfile.ZipFile(next(tmp_path.glob("vitbook-*.whl")))
     shipped = {Path(name).name for name in wheel.namelist() if name.startswith("vitbook/results/")}
-    committed = {p.name for p in (ROOT / "utils" / "results").iterdir() if p.suffix in (".json", ".pt")}
+    results = (ROOT / "utils" / "results").iterdir()  # not the hidden parts files of a run under way
+    committed = {p.name for p in results if p.suffix in (".json", ".pt") and not p.name.startswith(".")}
     assert committed and committed <= shipped, f"missing from the wheel: {committed - shipped}"
 
 
