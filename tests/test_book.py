@@ -106,17 +106,27 @@ def test_every_run_a_chapter_shows_is_registered(chapter):
 @pytest.mark.parametrize("chapter", CHAPTERS, ids=str)
 def test_a_run_a_chapter_shows_has_a_gpu_record_or_the_chapter_says_cpu_only(chapter):
     """A recorded run that a chapter shows has its GPU record (NAME-cuda.json) beside the
-    CPU's, or a text cell of the chapter names it (`name`) and says "CPU only"."""
+    CPU's, or a sentence of the chapter's text names it (`name`) and says "CPU only"; and a
+    run that a sentence calls CPU only has no GPU record (else the sentence is stale)."""
     from vitbook.runs import RESULTS, RUNS
     from vitbook.runs.cli import CHAPTERS as REGISTERING  # noqa: F401 (importing it registers every run)
 
     cells = nbformat.read(ROOT / chapter, as_version=4).cells
     code = "\n".join(c.source for c in cells if c.cell_type == "code")
     shown = {name for name in RUNS if re.search(rf"[\"']{name}[\"']", code)}
-    said = [" ".join(c.source.split()) for c in cells if c.cell_type == "markdown"]
-    said = " ".join(text for text in said if "CPU only" in text)
-    unsaid = sorted(n for n in shown if not (RESULTS / f"{n}-cuda.json").exists() and f"`{n}`" not in said)
+    text = " ".join(" ".join(c.source.split()) for c in cells if c.cell_type == "markdown")
+    cpu_only = {
+        name
+        for sentence in re.split(r"(?<=[.!?])\s+", text)
+        if "CPU only" in sentence
+        for name in re.findall(r"`(\w+)`", sentence)
+        if name in RUNS
+    }
+    on_gpu = {name for name in RUNS if (RESULTS / f"{name}-cuda.json").exists()}
+    unsaid = sorted(shown - on_gpu - cpu_only)
     assert not unsaid, f"{chapter} shows {unsaid} with no GPU record: run them with --device cuda, or say 'CPU only'"
+    stale = sorted(cpu_only & on_gpu)
+    assert not stale, f"{chapter} calls {stale} CPU only, but they have a GPU record: show it, and say so"
 
 
 def test_ci_runs_the_readme_test_command():
