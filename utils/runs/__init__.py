@@ -12,9 +12,10 @@ module, so the file ships with `vitbook` and Colab has it too. The record holds 
 device (CPU model and cores, or GPU name), torch and Python versions, date, command, git
 commit, wall seconds, and every number the run measured. The parts of a run (one seed,
 one variant) are saved as they finish, in a hidden ``.partial`` file beside the result,
-so an interrupted run restarts where it stopped (a part that takes hours also keeps a
-per-epoch checkpoint there, `Parts.scratch`); the result itself is written in one
-atomic step at the end, so it is never half-written.
+so an interrupted run restarts where it stopped, from any clone the file is committed in
+(a part that takes hours also keeps a per-epoch checkpoint there, `Parts.scratch`, which
+git ignores); the result itself is written in one atomic step at the end, so it is never
+half-written.
 
 Chapters show a recorded run with `show_run(name)`, which prints which run it is, and
 the variants of a comparison with `show_variants`.
