@@ -290,9 +290,14 @@ def test_every_run_of_the_book_runs_end_to_end(sliver, name):
             assert part["ratio"] == pytest.approx(part["book_images_per_s"] / part["timm_images_per_s"])
     elif name == "quick":
         assert results["test_accuracy"]["values"] == [results["seeds"][0]["test_accuracy"]]
-    elif name == "data_hunger":
-        assert list(results) == list(chapter08.HUNGER_MODELS)
+    elif name in ("data_hunger", "data_hunger_converged"):
+        models = chapter08.HUNGER_MODELS if name == "data_hunger" else chapter08.CONVERGED_HUNGER_MODELS
+        assert list(results) == list(models)
         assert all(list(r) == ["0.01", "1"] and r["0.01"]["seeds"][0]["fraction"] == 0.01 for r in results.values())
+        if name == "data_hunger_converged":  # the quick recipe on every share
+            assert all(
+                r[f]["seeds"][0]["recipe"] == asdict(chapter08.QUICK_RECIPE) for r in results.values() for f in r
+            )
     elif name == "distillation":
         assert list(results) == ["ViT", "ViT, distilled from the ResNet", "teacher"]
         assert results["teacher"] == {
@@ -388,8 +393,13 @@ def test_every_run_of_the_book_runs_end_to_end(sliver, name):
         ):
             assert run["config"] == config and run["recipe"] == asdict(recipe)
     elif name == "distillation_token":
-        assert list(results) == ["quick setting", *chapter11_training.TAUGHT, "teacher"]
+        assert list(results) == [*chapter11_training.TAUGHT, "teacher"]
         assert results["distillation token (DeiT)"]["seeds"][0]["config"]["model"] == "distilled vit"
+        # its untaught reference is `schedule`'s arm of the same length, config and recipe
+        taught = results["through the <cls> token (chapter 8)"]["seeds"][0]
+        assert taught["config"] == QUICK_CONFIG
+        assert taught["recipe"] == asdict(chapter11.scaled(taught["epochs"][-1]))
+        assert chapter11_training.LONG_EPOCHS in chapter11.SCHEDULE_EPOCHS
         assert results["teacher"]["test_accuracy"] == load_trained(chapter08.TEACHER)[1]["test_accuracy"]
     elif name == "lever_speed":
         assert list(results) == list(chapter11.LEVERS)
