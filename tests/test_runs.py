@@ -290,11 +290,15 @@ def test_every_run_of_the_book_runs_end_to_end(sliver, name):
             assert part["ratio"] == pytest.approx(part["book_images_per_s"] / part["timm_images_per_s"])
     elif name == "quick":
         assert results["test_accuracy"]["values"] == [results["seeds"][0]["test_accuracy"]]
-    elif name in ("data_hunger", "data_hunger_converged"):
-        models = chapter08.HUNGER_MODELS if name == "data_hunger" else chapter08.CONVERGED_HUNGER_MODELS
+    elif name in ("data_hunger", "data_hunger_converged", "compact_hunger"):
+        models = {
+            "data_hunger": chapter08.HUNGER_MODELS,
+            "data_hunger_converged": chapter08.CONVERGED_HUNGER_MODELS,
+            "compact_hunger": {"compact ViT": chapter11.WINNER},
+        }[name]
         assert list(results) == list(models)
         assert all(list(r) == ["0.01", "1"] and r["0.01"]["seeds"][0]["fraction"] == 0.01 for r in results.values())
-        if name == "data_hunger_converged":  # the quick recipe on every share
+        if name != "data_hunger":  # the quick recipe on every share
             assert all(
                 r[f]["seeds"][0]["recipe"] == asdict(chapter08.QUICK_RECIPE) for r in results.values() for f in r
             )

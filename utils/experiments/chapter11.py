@@ -11,6 +11,8 @@ trains live), 3 seeds each, every choice on the validation split.
   trained about as long as the ResNet, to choose the model set against it;
 - `versus_resnet`: target T1, the combination chosen there against the ResNet of chapter 8,
   both trained in the one run, given the same training time;
+- `compact_hunger`: that combination on shares of the training set, as chapter 8's
+  `data_hunger_converged` trains the quick ViT and the ResNet;
 Their training levers (AugReg's, DeiT's distillation token) and the rematch against the
 ResNet are in `vitbook.experiments.chapter11_training`.
 
@@ -32,7 +34,7 @@ from ..train import QUICK_RECIPE, Recipe
 from ..vit import QUICK_CONFIG
 from . import SEEDS, seeded, stretched, train_and_test
 from .chapter06 import images_per_second
-from .chapter08 import BASELINES, timed_epoch
+from .chapter08 import BASELINES, hunger_curves, timed_epoch
 
 SCHEDULE_EPOCHS = (10, 20, 40)
 # A schedule has converged when doubling it gains less than this on validation (3-seed
@@ -213,3 +215,13 @@ def versus_resnet(device, parts, progress):
     epochs = epochs_in_resnet_time(one)
     results = alternating(parts, {"ResNet": resnet, "compact ViT": (WINNER, scaled(epochs))}, device, progress)
     return {name: dict(result, epoch_seconds=one[name]) for name, result in results.items()}
+
+
+@recorded_run(
+    "compact_hunger",
+    "the compact ViT of versus_resnet on the shares of data_hunger_converged, trained as "
+    "there (the quick recipe: the steps of 10 epochs of the full set, for every share), 3 "
+    "seeds: its data-hunger curve beside chapter 8's quick ViT and ResNet",
+)
+def compact_hunger(device, parts, progress):
+    return hunger_curves(parts, {"compact ViT": WINNER}, QUICK_RECIPE, device, progress)
