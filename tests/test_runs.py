@@ -412,7 +412,8 @@ def test_every_run_of_the_book_runs_end_to_end(sliver, name):
         assert len(results) >= 2 and all(len(r["seeds"]) == 1 for r in results.values())
     elif name == "optimizer":
         first = results["D2L model, first 2 steps"]
-        assert len(first) == 3 and all(len(r["loss"]) == 2 for r in first.values())
+        assert len(first) == 3 and all(len(r["loss"]) == len(r["validation_loss"]) == 2 for r in first.values())
+        assert all(0 < r["training_seconds"] < r["part_wall_seconds"] for r in first.values())
         assert len(results["quick model"]) == 2
     else:
         run = results["seed 0"]

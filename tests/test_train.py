@@ -9,6 +9,7 @@ from vitbook.train import (
     DeviceData,
     History,
     Recipe,
+    cross_entropy,
     evaluate,
     load_checkpoint,
     random_shift_flip,
@@ -231,6 +232,21 @@ def test_distillation_averages_the_labels_and_the_teachers_classes(small_data):
     expected = (F.cross_entropy(logits, y) + F.cross_entropy(logits, torch.full_like(y, 3))) / 2
     assert losses[0] == pytest.approx(expected.item(), rel=1e-5)
     assert losses[0] != pytest.approx(F.cross_entropy(logits, y).item(), rel=1e-3)
+
+
+def test_cross_entropy_is_the_plain_loss_on_the_whole_split_in_eval_mode(small_data):
+    """The first steps of chapter 6 compare recipes by this one measure: it must not
+    depend on the batch size, smooth labels or leave the model in eval mode."""
+    torch.manual_seed(0)
+    model = ViT(**dict(TINY, dropout=0.5)).train()
+    data = small_data[1]
+    x, y = next(iter(data.batches(len(data))))
+    with torch.no_grad():
+        expected = F.cross_entropy(model.eval()(x), y).item()
+    model.train()
+    assert cross_entropy(model, data, batch_size=100) == pytest.approx(expected, rel=1e-5)
+    assert cross_entropy(model, data, batch_size=len(data)) == pytest.approx(expected, rel=1e-5)
+    assert model.training
 
 
 def test_distillation_pulls_the_model_towards_the_teacher(small_data):

@@ -5,7 +5,7 @@
 - `recipe`: how to train (`Recipe`, the book's recipes) and what a training records (`History`);
 - `device_data`: the splits on the device as uint8, batched, standardised and augmented there;
 - `augment`: random erasing, mixup and CutMix on a batch (chapter 11), from the recipe;
-- `evaluate`: accuracy and predictions; bf16 autocast;
+- `evaluate`: accuracy, predictions and plain cross-entropy; bf16 autocast;
 - `optim`: the recipe's optimiser and learning-rate schedule;
 - `checkpoint`: atomic writes, and the state a checkpoint keeps so that a training resumes;
 - `distill`: the loss, with a teacher's hard labels (chapter 8; DeiT's distillation token,
@@ -16,7 +16,7 @@
 
 from .checkpoint import State, load_checkpoint, save_checkpoint, write_atomically
 from .device_data import VALIDATION_IMAGES, DeviceData, random_shift_flip, splits
-from .evaluate import evaluate, predict
+from .evaluate import cross_entropy, evaluate, predict
 from .loop import train
 from .optim import schedule_factor
 from .recipe import BOOK_RECIPE, CPU_RECIPE, D2L_RECIPE, QUICK_RECIPE, History, Recipe
@@ -31,6 +31,7 @@ __all__ = [
     "History",
     "Recipe",
     "State",
+    "cross_entropy",
     "evaluate",
     "load_checkpoint",
     "predict",

@@ -1,10 +1,12 @@
-"""Accuracy and predictions of a model on a `DeviceData`, and the recipe's bf16 autocast."""
+"""Accuracy, predictions and plain cross-entropy of a model on a `DeviceData`, and the
+recipe's bf16 autocast."""
 
 from __future__ import annotations
 
 import contextlib
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from .device_data import DeviceData
@@ -38,3 +40,18 @@ def predict(
             preds.append(model(x).argmax(dim=1).cpu())
     model.train(was_training)
     return torch.cat(preds)
+
+
+@torch.no_grad()
+def cross_entropy(model: nn.Module, data: DeviceData, *, batch_size: int = 1000, img_size: int = 28) -> float:
+    """The mean plain cross-entropy (no label smoothing) of `model` on all of `data`, in
+    eval mode (the model's training mode is restored afterwards): one measure for every
+    recipe, whatever loss it trains on."""
+    was_training = model.training
+    model.eval()
+    total = sum(
+        F.cross_entropy(model(x).float(), y, reduction="sum").item()
+        for x, y in data.batches(batch_size, img_size=img_size)
+    )
+    model.train(was_training)
+    return total / len(data)
