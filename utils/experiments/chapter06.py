@@ -216,9 +216,7 @@ def optimizer(device, parts, progress):
     return {
         "quick model": variants(parts, {k: (QUICK_CONFIG, r) for k, r in named.items()}, device, progress),
         f"D2L model, first {FIRST_STEPS} steps": {
-            k: parts.get(
-                f"first steps, {k}", lambda r=r: first_steps(D2L_CONFIG, r, FIRST_STEPS, device, progress)
-            )
+            k: parts.get(f"first steps, {k}", lambda r=r: first_steps(D2L_CONFIG, r, FIRST_STEPS, device, progress))
             for k, r in first.items()
         },
     }
