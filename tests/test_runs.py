@@ -96,6 +96,14 @@ def test_missing_and_unknown_runs_say_what_to_do(registry, tmp_path):
         runs.load_run("quick", "cpu", tmp_path)
 
 
+def test_paired_differences_pair_seeds_and_refuse_unmatched_ones():
+    seeded = lambda *pairs: {"seeds": [{"seed": s, "test_accuracy": a} for s, a in pairs]}  # noqa: E731
+    resnet, vit = seeded((0, 0.92), (1, 0.93)), seeded((0, 0.88), (1, 0.90))
+    assert runs.paired_differences(resnet, vit).tolist() == pytest.approx([4.0, 3.0])
+    with pytest.raises(ValueError, match=r"same seeds in the same order, not \[0, 1\] and \[1, 0\]"):
+        runs.paired_differences(resnet, seeded((1, 0.90), (0, 0.88)))
+
+
 def test_show_variants_lines_up_means_spreads_gaps_and_seconds(capsys):
     variants = {
         "quick": {"test_accuracy": {"mean": 0.8817, "std": 0.002}, "seconds": {"mean": 186.4}},
@@ -290,18 +298,20 @@ def test_every_run_of_the_book_runs_end_to_end(sliver, name):
             assert part["ratio"] == pytest.approx(part["book_images_per_s"] / part["timm_images_per_s"])
     elif name == "quick":
         assert results["test_accuracy"]["values"] == [results["seeds"][0]["test_accuracy"]]
-    elif name in ("data_hunger", "data_hunger_converged", "compact_hunger"):
+    elif name in ("data_hunger", "data_hunger_converged", "data_hunger_short", "compact_hunger"):
         models = {
             "data_hunger": chapter08.HUNGER_MODELS,
             "data_hunger_converged": chapter08.CONVERGED_HUNGER_MODELS,
+            "data_hunger_short": chapter08.CONVERGED_HUNGER_MODELS,
             "compact_hunger": {"compact ViT": chapter11.WINNER},
         }[name]
         assert list(results) == list(models)
         assert all(list(r) == ["0.01", "1"] and r["0.01"]["seeds"][0]["fraction"] == 0.01 for r in results.values())
-        if name != "data_hunger":  # the quick recipe on every share
-            assert all(
-                r[f]["seeds"][0]["recipe"] == asdict(chapter08.QUICK_RECIPE) for r in results.values() for f in r
-            )
+        recipe = {  # the quick recipe on every share; cut to data_hunger's epochs for the short run
+            "data_hunger_short": experiments.stretched(chapter08.QUICK_RECIPE, chapter08.HUNGER["epochs"]),
+        }.get(name, chapter08.QUICK_RECIPE)
+        if name != "data_hunger":
+            assert all(r[f]["seeds"][0]["recipe"] == asdict(recipe) for r in results.values() for f in r)
     elif name == "distillation":
         assert list(results) == ["ViT", "ViT, distilled from the ResNet", "teacher"]
         assert results["teacher"] == {

@@ -124,6 +124,17 @@ def data_hunger_converged(device, parts, progress):
     return hunger_curves(parts, CONVERGED_HUNGER_MODELS, QUICK_RECIPE, device, progress)
 
 
+@recorded_run(
+    "data_hunger_short",
+    "the control between data_hunger and data_hunger_converged, the budget alone: the quick "
+    "ViT and the ResNet on the same shares and subsets, trained as data_hunger_converged but "
+    "for data_hunger's 5 epochs of the full set (the quick recipe cut to 5 epochs, its warm-up "
+    "in proportion), 3 seeds",
+)
+def data_hunger_short(device, parts, progress):
+    return hunger_curves(parts, CONVERGED_HUNGER_MODELS, stretched(QUICK_RECIPE, HUNGER["epochs"]), device, progress)
+
+
 TEACHER = RESULTS / "resnet-quick.pt"  # the `baselines` run's ResNet, seed 0
 
 

@@ -18,7 +18,8 @@ git ignores); the result itself is written in one atomic step at the end, so it 
 half-written.
 
 Chapters show a recorded run with `show_run(name)`, which prints which run it is, and
-the variants of a comparison with `show_variants`.
+the variants of a comparison with `show_variants`, and two models seed by seed with
+`paired_differences`.
 """
 
 from __future__ import annotations
@@ -270,3 +271,15 @@ def show_variants(variants: dict, reference: str | None = None, split: str = "te
             gap = 100 * (mean - accuracy(variants[reference])["mean"])
             line += f"  {'reference' if name == reference else f'{gap:+.2f} points':<12}"
         print(f"{line}  {result['seconds']['mean']:,.0f} s")
+
+
+def paired_differences(result: dict, other: dict) -> torch.Tensor:
+    """`result`'s test accuracy less `other`'s, seed by seed, in points: two seeded results
+    (as `vitbook.experiments.seeded` records them) of the same seeds, whose seeds shared
+    their data (chapter 8's and 11's shares of the training set)."""
+    seeds = [[run["seed"] for run in r["seeds"]] for r in (result, other)]
+    if seeds[0] != seeds[1]:
+        raise ValueError(f"the two results must hold the same seeds in the same order, not {seeds[0]} and {seeds[1]}")
+    return torch.tensor(
+        [100 * (a["test_accuracy"] - b["test_accuracy"]) for a, b in zip(result["seeds"], other["seeds"])]
+    )
