@@ -288,6 +288,9 @@ def sliver(monkeypatch, tmp_path):
     return tmp_path
 
 
+HUNGER_RUNS = ("data_hunger", "data_hunger_converged", "data_hunger_short", "data_hunger_augmented", "compact_hunger")
+
+
 @pytest.mark.parametrize("name", sorted(runs.RUNS))
 def test_every_run_of_the_book_runs_end_to_end(sliver, name):
     record = runs.run(name, "cpu", sliver, progress=False)
@@ -298,17 +301,19 @@ def test_every_run_of_the_book_runs_end_to_end(sliver, name):
             assert part["ratio"] == pytest.approx(part["book_images_per_s"] / part["timm_images_per_s"])
     elif name == "quick":
         assert results["test_accuracy"]["values"] == [results["seeds"][0]["test_accuracy"]]
-    elif name in ("data_hunger", "data_hunger_converged", "data_hunger_short", "compact_hunger"):
+    elif name in HUNGER_RUNS:
         models = {
             "data_hunger": chapter08.HUNGER_MODELS,
             "data_hunger_converged": chapter08.CONVERGED_HUNGER_MODELS,
             "data_hunger_short": chapter08.CONVERGED_HUNGER_MODELS,
+            "data_hunger_augmented": chapter08.CONVERGED_HUNGER_MODELS,
             "compact_hunger": {"compact ViT": chapter11.WINNER},
         }[name]
         assert list(results) == list(models)
         assert all(list(r) == ["0.01", "1"] and r["0.01"]["seeds"][0]["fraction"] == 0.01 for r in results.values())
-        recipe = {  # the quick recipe on every share; cut to data_hunger's epochs for the short run
+        recipe = {  # the quick recipe on every share; cut to data_hunger's epochs, or with its augmentation
             "data_hunger_short": experiments.stretched(chapter08.QUICK_RECIPE, chapter08.HUNGER["epochs"]),
+            "data_hunger_augmented": replace(chapter08.QUICK_RECIPE, augment=True),
         }.get(name, chapter08.QUICK_RECIPE)
         if name != "data_hunger":
             assert all(r[f]["seeds"][0]["recipe"] == asdict(recipe) for r in results.values() for f in r)

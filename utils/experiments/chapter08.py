@@ -135,6 +135,16 @@ def data_hunger_short(device, parts, progress):
     return hunger_curves(parts, CONVERGED_HUNGER_MODELS, stretched(QUICK_RECIPE, HUNGER["epochs"]), device, progress)
 
 
+@recorded_run(
+    "data_hunger_augmented",
+    "the second control between data_hunger and data_hunger_converged, the augmentation "
+    "alone: the quick ViT and the ResNet on the same shares and subsets, trained as "
+    "data_hunger_converged but with data_hunger's shifts and flips (augment=True), 3 seeds",
+)
+def data_hunger_augmented(device, parts, progress):
+    return hunger_curves(parts, CONVERGED_HUNGER_MODELS, replace(QUICK_RECIPE, augment=True), device, progress)
+
+
 TEACHER = RESULTS / "resnet-quick.pt"  # the `baselines` run's ResNet, seed 0
 
 
