@@ -104,6 +104,13 @@ def test_paired_differences_pair_seeds_and_refuse_unmatched_ones():
         runs.paired_differences(resnet, seeded((1, 0.90), (0, 0.88)))
 
 
+def test_final_mean_averages_the_last_value_of_each_seed_and_names_missing_histories():
+    result = {"seeds": [{"train_loss": [0.9, 0.6]}, {"train_loss": [0.8, 0.5]}]}
+    assert runs.final_mean(result, "train_loss") == pytest.approx(0.55)
+    with pytest.raises(KeyError, match="no history 'train_acc'; they have \\['train_loss'\\]"):
+        runs.final_mean(result, "train_acc")
+
+
 def test_show_variants_lines_up_means_spreads_gaps_and_seconds(capsys):
     variants = {
         "quick": {"test_accuracy": {"mean": 0.8817, "std": 0.002}, "seconds": {"mean": 186.4}},

@@ -283,3 +283,10 @@ def paired_differences(result: dict, other: dict) -> torch.Tensor:
     return torch.tensor(
         [100 * (a["test_accuracy"] - b["test_accuracy"]) for a, b in zip(result["seeds"], other["seeds"])]
     )
+
+
+def final_mean(result: dict, key: str) -> float:
+    """The last value of each seed's history `key` (e.g. "train_loss"), mean of the seeds."""
+    if not result["seeds"] or key not in result["seeds"][0]:
+        raise KeyError(f"the result's seeds have no history {key!r}; they have {sorted(result['seeds'][0])}")
+    return sum(seed[key][-1] for seed in result["seeds"]) / len(result["seeds"])
