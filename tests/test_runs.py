@@ -111,6 +111,11 @@ def test_final_mean_averages_the_last_value_of_each_seed_and_names_missing_histo
         runs.final_mean(result, "train_acc")
 
 
+def test_best_minus_final_is_what_each_seed_lost_after_its_best_epoch_in_points():
+    result = {"seeds": [{"validation_accuracy": [0.80, 0.86, 0.85]}, {"validation_accuracy": [0.81, 0.84, 0.87]}]}
+    assert runs.best_minus_final(result) == pytest.approx(0.5)  # seed 0 lost 1 point, seed 1 none: mean of 2 seeds
+
+
 def test_show_variants_lines_up_means_spreads_gaps_and_seconds(capsys):
     variants = {
         "quick": {"test_accuracy": {"mean": 0.8817, "std": 0.002}, "seconds": {"mean": 186.4}},
@@ -127,6 +132,12 @@ def test_show_variants_lines_up_means_spreads_gaps_and_seconds(capsys):
         "variant       test accuracy   training",
         "quick         88.17% ± 0.20%  186 s",
         "mean pooling  87.91% ± 0.31%  1,186 s",
+    ]
+    runs.show_variants(variants, reference="quick", seconds=False)  # a record whose seconds are no cost
+    assert capsys.readouterr().out.splitlines() == [
+        "variant       test accuracy   vs reference",
+        "quick         88.17% ± 0.20%  reference",
+        "mean pooling  87.91% ± 0.31%  -0.26 points",
     ]
 
 

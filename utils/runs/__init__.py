@@ -249,11 +249,12 @@ def first_reaching(history: dict, target: float) -> tuple[int, float, float] | N
     )
 
 
-def show_variants(variants: dict, reference: str | None = None, split: str = "test") -> None:
+def show_variants(variants: dict, reference: str | None = None, split: str = "test", seconds: bool = True) -> None:
     """Print a table of the variants of a comparison (as `vitbook.experiments.variants`
     records them): the `split`'s accuracy ("test", or "validation": each seed's last
     epoch), mean ± standard deviation over the seeds, the difference of the means from the
-    variant `reference` in points, and the mean training seconds."""
+    variant `reference` in points, and the mean training seconds (unless not `seconds`: a
+    record whose CPU was shared has seconds that are no cost)."""
 
     def accuracy(result):
         if split == "test":
@@ -263,14 +264,15 @@ def show_variants(variants: dict, reference: str | None = None, split: str = "te
 
     width, column = max(len("variant"), *map(len, variants)), f"{split} accuracy"
     gaps = reference is not None
-    print(f"{'variant':<{width}}  {column:<14}" + ("  vs reference" if gaps else "") + "  training")
+    header = f"{'variant':<{width}}  {column:<14}" + ("  vs reference" if gaps else "")
+    print(f"{header}  training" if seconds else header.rstrip())
     for name, result in variants.items():
         mean, std = (accuracy(result)[k] for k in ("mean", "std"))
         line = f"{name:<{width}}  {mean:6.2%} ± {std:.2%}".ljust(width + 2 + max(14, len(column)))
         if gaps:
             gap = 100 * (mean - accuracy(variants[reference])["mean"])
             line += f"  {'reference' if name == reference else f'{gap:+.2f} points':<12}"
-        print(f"{line}  {result['seconds']['mean']:,.0f} s")
+        print(f"{line}  {result['seconds']['mean']:,.0f} s" if seconds else line.rstrip())
 
 
 def paired_differences(result: dict, other: dict) -> torch.Tensor:
@@ -290,3 +292,10 @@ def final_mean(result: dict, key: str) -> float:
     if not result["seeds"] or key not in result["seeds"][0]:
         raise KeyError(f"the result's seeds have no history {key!r}; they have {sorted(result['seeds'][0])}")
     return sum(seed[key][-1] for seed in result["seeds"]) / len(result["seeds"])
+
+
+def best_minus_final(result: dict) -> float:
+    """Each seed's best validation accuracy less its last epoch's, mean of the seeds, in
+    points: how much a training lost after its best epoch (0 where the last was the best)."""
+    curves = [seed["validation_accuracy"] for seed in result["seeds"]]
+    return 100 * sum(max(curve) - curve[-1] for curve in curves) / len(curves)
