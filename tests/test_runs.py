@@ -11,8 +11,8 @@ import pytest
 import torch
 
 from vitbook import experiments, runs
-from vitbook.experiments import chapter06, chapter08, chapter09, chapter11, chapter11_training
-from vitbook.pretrained import load_trained
+from vitbook.experiments import chapter06, chapter08, chapter09, chapter11, chapter11_training, speed
+from vitbook.pretrained import build, load_trained
 from vitbook.runs.cli import CHAPTERS
 from vitbook.train import QUICK_RECIPE, evaluate
 from vitbook.vit import QUICK_CONFIG
@@ -288,6 +288,9 @@ def sliver(monkeypatch, tmp_path):
         LONG_EPOCHS=2,
         WINNER_EPOCHS=2,
         SPEED=dict(batch=4, steps=1, rounds=1),
+        STEP_SPEED=dict(images=4, rounds=1, profiled_steps=1),
+        # without torch.compile, whose first step compiles for about half a minute even here
+        STEP_SETTINGS={name: s for name, s in speed.STEP_SETTINGS.items() if not s.get("compile")},
         COMBINATIONS={"conv, seq": (chapter11.conv_vit(32, 1), replace(QUICK_RECIPE, epochs=1))},
         SWEEP={
             "quick, seeds 0 and 1": ((0, 1), {"quick": (QUICK_CONFIG, replace(QUICK_RECIPE, epochs=1))}),
@@ -304,6 +307,13 @@ def sliver(monkeypatch, tmp_path):
                 monkeypatch.setattr(module, name, value)
     monkeypatch.setattr(chapter06, "CHECKPOINT", tmp_path / "vit.pt")  # written there; chapter 9 reads the real one
     return tmp_path
+
+
+def test_step_speed_measures_one_thread_then_gives_the_others_back():
+    before = torch.get_num_threads()
+    tiny = dict(QUICK_CONFIG, dim=16, depth=1, num_heads=2, mlp_dim=32)
+    assert speed.measure(build(tiny), {"threads": 1, "batch": 2}, torch.device("cpu"), images=2) > 0
+    assert torch.get_num_threads() == before
 
 
 HUNGER_RUNS = ("data_hunger", "data_hunger_converged", "data_hunger_short", "data_hunger_augmented", "compact_hunger")
@@ -438,6 +448,13 @@ def test_every_run_of_the_book_runs_end_to_end(sliver, name):
         assert taught["recipe"] == asdict(chapter11.scaled(taught["epochs"][-1]))
         assert chapter11_training.LONG_EPOCHS in chapter11.SCHEDULE_EPOCHS
         assert results["teacher"]["test_accuracy"] == load_trained(chapter08.TEACHER)[1]["test_accuracy"]
+    elif name == "step_speed":
+        assert list(results) == [*speed.STEP_MODELS, "profile"]
+        assert "channels-last" in results["compact ViT"] and "channels-last" not in results["quick setting"]
+        assert all(
+            r["images_per_s"] > 0 and len(r["rounds"]) == 1 for m in speed.STEP_MODELS for r in results[m].values()
+        )
+        assert min(results["profile"].values()) >= 0 and sum(results["profile"].values()) == pytest.approx(1)
     elif name == "lever_speed":
         assert list(results) == list(chapter11.LEVERS)
         assert all(len(r["rounds"]) == 1 and r["images_per_s"] > 0 for r in results.values())

@@ -21,16 +21,28 @@ from . import SEEDS, seeded, train_and_test, variants
 THROUGHPUT = dict(batch=128, steps=20, rounds=5)  # per model and round
 
 
-def images_per_second(model: torch.nn.Module, size: int, device: torch.device, batch: int, steps: int) -> float:
+def images_per_second(
+    model: torch.nn.Module,
+    size: int,
+    device: torch.device,
+    batch: int,
+    steps: int,
+    bf16: bool = False,
+    channels_last: bool = False,
+) -> float:
     """Training images per second: forward, backward and AdamW step on random
-    `size` x `size` images."""
+    `size` x `size` images; with `bf16`, the forward pass under bfloat16 autocast; with
+    `channels_last`, the model and images in that memory format (for convolutions)."""
     model = model.to(device).train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
     x = torch.randn(batch, 1, size, size, device=device)
     y = torch.randint(0, 10, (batch,), device=device)
+    if channels_last:
+        model, x = model.to(memory_format=torch.channels_last), x.contiguous(memory_format=torch.channels_last)
 
     def step():
-        loss = F.cross_entropy(model(x), y)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+            loss = F.cross_entropy(model(x), y)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()

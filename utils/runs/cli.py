@@ -1,9 +1,9 @@
 """The command line of the recorded runs: `python -m vitbook.runs --list`, or
 `python -m vitbook.runs run NAME [--device cpu|cuda] [--out FOLDER] [--replace]`.
 
-The one module that imports every chapter's runs (`vitbook.experiments.chapterNN`, and the
-exploration `vitbook.experiments.sweep`), so that they register with the mechanism
-(`vitbook.runs`) before a name is looked up.
+The one module that imports every chapter's runs (`vitbook.experiments.chapterNN`, the
+speed run `vitbook.experiments.speed` and the exploration `vitbook.experiments.sweep`), so
+that they register with the mechanism (`vitbook.runs`) before a name is looked up.
 """
 
 from __future__ import annotations
@@ -12,11 +12,11 @@ import argparse
 import sys
 from pathlib import Path
 
-from ..experiments import chapter06, chapter08, chapter09, chapter10, chapter11, chapter11_training, sweep
+from ..experiments import chapter06, chapter08, chapter09, chapter10, chapter11, chapter11_training, speed, sweep
 from . import DEVICE_TYPES, RESULTS, RUNS, prepare, run
 
 # imported, their runs are registered
-CHAPTERS = (chapter06, chapter08, chapter09, chapter10, chapter11, chapter11_training, sweep)
+CHAPTERS = (chapter06, chapter08, chapter09, chapter10, chapter11, chapter11_training, speed, sweep)
 
 
 def parser() -> argparse.ArgumentParser:
