@@ -1,6 +1,6 @@
 """The recorded run `step_speed`: profile before guessing. How fast a training step of the
-quick setting (target T3) and of chapter 11's compact ViT (target T1) runs under each
-setting that could make it faster on the book's CPU (batch size, threads,
+quick setting (target T3), of chapter 11's compact ViT and of the ResNet it is matched
+against (target T1) runs under each setting that could make it faster on the book's CPU (batch size, threads,
 `torch.compile`, bfloat16 autocast, channels-last for the convolutions), one change at a
 time in alternating rounds in one process; and where the quick setting's step spends its
 time (`torch.profiler`)."""
@@ -18,11 +18,12 @@ from ..pretrained import build
 from ..runs import recorded_run
 from ..vit import QUICK_CONFIG
 from .chapter06 import images_per_second
+from .chapter08 import BASELINES
 from .chapter11 import WINNER
 
 STEP_SPEED = dict(images=7680, rounds=5, profiled_steps=20)  # images per measurement
 # One change each from batch 128, float32, all threads; channels-last only where there
-# are convolutions (the compact ViT's tokenizer)
+# are convolutions (the compact ViT's tokenizer, the ResNet)
 STEP_SETTINGS = {
     "batch 128, float32 (the recipe's)": {},
     "batch 256": dict(batch=256),
@@ -32,12 +33,12 @@ STEP_SETTINGS = {
     "bfloat16 autocast": dict(bf16=True),
     "channels-last": dict(channels_last=True),
 }
-STEP_MODELS = {"quick setting": QUICK_CONFIG, "compact ViT": WINNER}
+STEP_MODELS = {"quick setting": QUICK_CONFIG, "compact ViT": WINNER, "ResNet": BASELINES["ResNet"]}
 
 
 def settings_for(config: dict) -> dict[str, dict]:
     """The settings of STEP_SETTINGS that apply to `config`'s model."""
-    convolutional = config.get("tokenizer") == "conv"
+    convolutional = config.get("tokenizer") == "conv" or config.get("model") == "resnet"
     return {name: s for name, s in STEP_SETTINGS.items() if convolutional or not s.get("channels_last")}
 
 
@@ -81,10 +82,11 @@ def profile_step(config: dict, device: torch.device, steps: int, top: int = 12) 
 
 @recorded_run(
     "step_speed",
-    "training images/s of the quick setting and of chapter 11's compact ViT under one change "
-    "at a time from batch 128, float32, all threads (batch 256 and 512, one thread, "
-    "torch.compile, bfloat16 autocast, channels-last), in alternating rounds in one process, "
-    "medians of the rounds; and a torch.profiler breakdown of the quick setting's step",
+    "training images/s of the quick setting, chapter 11's compact ViT and the ResNet under "
+    "one change at a time from batch 128, float32, all threads (batch 256 and 512, one "
+    "thread, torch.compile, bfloat16 autocast, channels-last where there are convolutions), "
+    "in alternating rounds in one process, medians of the rounds; and a torch.profiler "
+    "breakdown of the quick setting's step",
 )
 def step_speed(device, parts, progress):
     models = {}
