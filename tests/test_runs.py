@@ -449,13 +449,16 @@ def test_every_run_of_the_book_runs_end_to_end(sliver, name):
         assert chapter11_training.LONG_EPOCHS in chapter11.SCHEDULE_EPOCHS
         assert results["teacher"]["test_accuracy"] == load_trained(chapter08.TEACHER)[1]["test_accuracy"]
     elif name == "step_speed":
-        assert list(results) == [*speed.STEP_MODELS, "profile"]
-        assert "channels-last" in results["compact ViT"] and "channels-last" in results["ResNet"]
-        assert "channels-last" not in results["quick setting"], "no convolution there"
-        assert all(
-            r["images_per_s"] > 0 and len(r["rounds"]) == 1 for m in speed.STEP_MODELS for r in results[m].values()
-        )
-        assert min(results["profile"].values()) >= 0 and sum(results["profile"].values()) == pytest.approx(1)
+        assert list(results) == [*speed.STEP_MODELS, "profile", "cpu"]
+        assert all(list(results[m]) == list(speed.STEP_SETTINGS) for m in speed.STEP_MODELS)
+        for by_setting in (results[m] for m in speed.STEP_MODELS):
+            assert by_setting[speed.BASELINE]["ratio"] == 1.0
+            assert all(r["images_per_s"] > 0 and len(r["rounds"]) == 1 for r in by_setting.values())
+            assert all(r["ratio_range"][0] <= r["ratio"] <= r["ratio_range"][1] for r in by_setting.values())
+        profiled = dict(results["profile"])
+        assert 0 < profiled.pop("AdamW step, inclusive") <= 1, "the optimizer's step with the arithmetic it calls"
+        assert min(profiled.values()) >= 0 and sum(profiled.values()) == pytest.approx(1)
+        assert results["cpu"]["capability"] and set(results["cpu"]["flags"]) <= set(speed.CPU_FLAGS)
     elif name == "lever_speed":
         assert list(results) == list(chapter11.LEVERS)
         assert all(len(r["rounds"]) == 1 and r["images_per_s"] > 0 for r in results.values())
