@@ -2,7 +2,8 @@
 and its choices), `chapter08` (the ViT beside convnets), `chapter09` (transfer), `chapter10`
 (data parallelism), `chapter11` and `chapter11_training` (the levers that help a ViT on
 small data: its architecture's, its training's), `speed` (what makes a training step
-faster on the CPU) and `sweep` (the exploration that chose the recipes). `python -m vitbook.runs --list` lists them.
+faster on the CPU) and `sweep` (the exploration that chose the recipes).
+`python -m vitbook.runs --list` lists them.
 This module holds what they share: training one setting on several seeds and recording
 it the same way every time.
 
