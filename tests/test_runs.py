@@ -421,6 +421,13 @@ def test_every_run_of_the_book_runs_end_to_end(sliver, name):
             assert run["config"] == config and run["recipe"] == asdict(recipe), lever
         if name == "augreg_long":
             assert runs_["shifts only (no flips)"]["recipe"] == {**runs_["shifts and flips"]["recipe"], "flip": False}
+    elif name == "compact_long":
+        assert list(results) == list(chapter11_training.COMPACT_LONG) and len(results["without a lever"]["seeds"]) == 1
+        for lever, result in results.items():
+            run = result["seeds"][0]
+            config, recipe = chapter11_training.with_levers(chapter11.WINNER, chapter11.scaled(2), lever)
+            assert run["epochs"][-1] == 2 and run["config"] == config and run["recipe"] == asdict(recipe), lever
+        assert results["mixup (0.8) or CutMix (1.0)"]["seeds"][0]["recipe"]["mixup"] == 0.8
     elif name == "compact_augreg":
         assert list(results) == list(chapter11_training.SHORT_LEVERS)
         assert all("test_accuracy" not in r and r["recipe"]["epochs"] == 2 for r in results.values())

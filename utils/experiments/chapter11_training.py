@@ -5,6 +5,7 @@ compact ViT of `vitbook.experiments.chapter11` (its architecture levers):
   regularisation levers, one at a time, at the quick setting's 10 epochs and (some of
   them) at 40 (LONG_EPOCHS);
 - `compact_augreg`: an exploration of the same levers on `versus_resnet`'s compact ViT;
+- `compact_long`: that compact ViT at the long budget, with mixup or CutMix and without;
 - `rematch`: target T1 again, the compact ViT with the levers chosen there;
 - `distillation_token`: DeiT's distillation token against chapter 8's distillation
   through the `<cls>` token, both taught by chapter 8's ResNet, at 40 epochs too (the
@@ -45,6 +46,9 @@ AUGREG_LONG = {
     "augreg_long": ("without a lever", "shifts and flips", "shifts only (no flips)"),
     "augreg_long_mix": ("without a lever", "mixup (0.8) or CutMix (1.0)", "stochastic depth (0.1)"),
 }
+# `compact_long`: the quick setting's best lever at the long budget, on the compact ViT; it
+# runs first, so that a run stopped half-way has the arm that answers T1's accuracy question
+COMPACT_LONG = ("mixup (0.8) or CutMix (1.0)", "without a lever")
 
 
 def with_levers(config: dict, recipe: Recipe, *names: str) -> tuple[dict, Recipe]:
@@ -68,10 +72,10 @@ def augreg(device, parts, progress):
     }
 
 
-def long_levers(names: tuple[str, ...], device, parts, progress) -> dict:
-    """`seeded` for each lever of `names` added to the quick setting trained LONG_EPOCHS."""
+def long_levers(names: tuple[str, ...], device, parts, progress, config: dict = QUICK_CONFIG) -> dict:
+    """`seeded` for each lever of `names` added to `config` (the quick setting's) trained LONG_EPOCHS."""
     recipe = scaled(LONG_EPOCHS)
-    return {name: seeded(parts, name, *with_levers(QUICK_CONFIG, recipe, name), device, progress) for name in names}
+    return {name: seeded(parts, name, *with_levers(config, recipe, name), device, progress) for name in names}
 
 
 @recorded_run(
@@ -90,6 +94,15 @@ def augreg_long(device, parts, progress):
 )
 def augreg_long_mix(device, parts, progress):
     return long_levers(AUGREG_LONG["augreg_long_mix"], device, parts, progress)
+
+
+@recorded_run(
+    "compact_long",
+    f"target T1's accuracy: the compact ViT of versus_resnet trained {LONG_EPOCHS} epochs with mixup "
+    "or CutMix (the quick setting's best lever at that budget) and without a lever, 3 seeds",
+)
+def compact_long(device, parts, progress):
+    return long_levers(COMPACT_LONG, device, parts, progress, config=WINNER)
 
 
 # The compact ViT's epochs in `versus_resnet` (as many as fit in the ResNet's time)
