@@ -21,18 +21,13 @@ from . import SEEDS, seeded, train_and_test, variants
 THROUGHPUT = dict(batch=128, steps=20, rounds=5)  # per model and round
 
 
-def images_per_second(
-    model: torch.nn.Module,
-    size: int,
-    device: torch.device,
-    batch: int,
-    steps: int,
-    bf16: bool = False,
-    channels_last: bool = False,
-) -> float:
-    """Training images per second: forward, backward and AdamW step on random
-    `size` x `size` images; with `bf16`, the forward pass under bfloat16 autocast; with
-    `channels_last`, the model and images in that memory format (for convolutions)."""
+def training_step(
+    model: torch.nn.Module, size: int, device: torch.device, batch: int, bf16: bool = False, channels_last: bool = False
+):
+    """A function that runs one training step of `model` (forward, backward and AdamW step)
+    on a fixed batch of random `size` x `size` images; with `bf16`, the forward pass under
+    bfloat16 autocast; with `channels_last`, the model and images in that memory format
+    (for convolutions)."""
     model = model.to(device).train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
     x = torch.randn(batch, 1, size, size, device=device)
@@ -47,6 +42,20 @@ def images_per_second(
         loss.backward()
         optimizer.step()
 
+    return step
+
+
+def images_per_second(
+    model: torch.nn.Module,
+    size: int,
+    device: torch.device,
+    batch: int,
+    steps: int,
+    bf16: bool = False,
+    channels_last: bool = False,
+) -> float:
+    """Training images per second of `training_step` (two warm-up steps first)."""
+    step = training_step(model, size, device, batch, bf16, channels_last)
     step(), step()  # warm-up
     if device.type == "cuda":
         torch.cuda.synchronize()

@@ -12,14 +12,13 @@ import time
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 from torch.profiler import ProfilerActivity, profile
 
 from ..device import seed_everything
 from ..pretrained import build
 from ..runs import recorded_run
 from ..vit import QUICK_CONFIG
-from .chapter06 import images_per_second
+from .chapter06 import images_per_second, training_step
 from .chapter08 import BASELINES
 from .chapter11 import WINNER
 
@@ -67,15 +66,7 @@ def profile_step(config: dict, device: torch.device, steps: int, top: int = 12) 
     "other", and the optimizer's step with the arithmetic it calls ("AdamW step, inclusive":
     its own share is only the Python loop around that arithmetic)."""
     seed_everything(0)
-    model = build(config).to(device).train()
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
-    x, y = torch.randn(128, 1, 28, 28, device=device), torch.randint(0, 10, (128,), device=device)
-
-    def step():
-        F.cross_entropy(model(x), y).backward()
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-
+    step = training_step(build(config), 28, device, batch=128)
     for _ in range(3):
         step()
     with profile(activities=[ProfilerActivity.CPU]) as prof:
